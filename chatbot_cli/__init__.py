@@ -1,0 +1,3 @@
+"""chatbot: terminal chat and todos backed by an embedded OpenAI-compatible server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from chatbot_cli.cli.app import main
+
+main()

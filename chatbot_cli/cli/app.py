@@ -1,0 +1,58 @@
+"""The root `chatbot` command: global options and the command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from chatbot_cli import __version__
+from chatbot_cli.cli import chat, config, db, keys, models, serve, todo
+from chatbot_cli.cli.common import GLOBAL
+
+app = typer.Typer(
+    name="chatbot",
+    help="Chat with a local model and manage todos, from the terminal or over an "
+    "OpenAI-compatible API.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chatbot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    url: str | None = typer.Option(
+        None, "--url", help="Server URL (overrides CHATBOT_URL and the config file)."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="API key to send (overrides CHATBOT_API_KEY).", show_default=False
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Chat with a local model and manage todos."""
+    GLOBAL.clear()
+    if url is not None:
+        GLOBAL["url"] = url
+    if api_key is not None:
+        GLOBAL["api_key"] = api_key
+
+
+app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
+app.add_typer(todo.app, name="todo")
+app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(models.app, name="models")
+
+
+def main() -> None:
+    app()

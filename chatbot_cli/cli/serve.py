@@ -1,0 +1,151 @@
+"""`chatbot serve`: run the API server (OpenAI-compatible chat, GraphQL todos) with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from chatbot_cli.cli.common import fail, handle_errors, settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_config(level: str) -> dict[str, object]:
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    loggers = ("uvicorn", "uvicorn.error", "chatbot")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": fmt}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            **{
+                name: {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+                for name in loggers
+            },
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to bind (default 8000)."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Path to a GGUF model file (default: the embedded SmolLM2)."
+    ),
+    engine: str | None = typer.Option(
+        None, help="Inference backend: llamacpp, ctransformers, openai or none (todos only)."
+    ),
+    parallel: int | None = typer.Option(None, help="Generation slots run concurrently."),
+    queue_size: int | None = typer.Option(None, help="Requests that may wait for a slot."),
+    n_ctx: int | None = typer.Option(None, "--n-ctx", help="Context window in tokens."),
+    threads: int | None = typer.Option(None, help="CPU threads for inference."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="Key clients must send (default: from config, or generated)."
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Disable auth (development only; loopback hosts only)."
+    ),
+    cors_origin: list[str] = typer.Option(  # noqa: B008
+        [], "--cors-origin", help="Allow this browser origin (repeatable). Off by default."
+    ),
+    max_body_bytes: int | None = typer.Option(None, help="Request body cap in bytes."),
+    upstream_url: str | None = typer.Option(
+        None, help="OpenAI-compatible server to forward to (with --engine openai)."
+    ),
+    upstream_key: str | None = typer.Option(None, help="Key to send to the upstream server."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads its own model)."),
+    graceful_timeout: float = typer.Option(
+        10.0, help="Seconds open streams get to finish on shutdown."
+    ),
+    warmup: bool | None = typer.Option(
+        None, "--warmup/--no-warmup", help="Run one tiny generation before reporting ready."
+    ),
+    log_level: str | None = typer.Option(None, help="debug, info, warning or error."),
+) -> None:
+    """Start the server: /v1/chat/completions, /v1/models, /graphql, /health, /metrics, /docs."""
+    flags = {
+        "host": host,
+        "port": port,
+        "model": model,
+        "engine": engine,
+        "parallel": parallel,
+        "queue_size": queue_size,
+        "n_ctx": n_ctx,
+        "threads": threads,
+        "database_url": database_url,
+        "api_key": api_key,
+        "no_auth": no_auth or None,
+        "cors_origins": list(cors_origin) or None,
+        "max_body_bytes": max_body_bytes,
+        "upstream_url": upstream_url,
+        "upstream_key": upstream_key,
+        "warmup": warmup,
+        "log_level": log_level,
+    }
+    s = settings(**flags)
+    if s.no_auth and not is_loopback(s.host):
+        fail(f"--no-auth is only allowed on a loopback host, not {s.host}.", 2)
+    if "*" in s.cors_origins:
+        # A wildcard origin lets any web page script this server with the user's key.
+        fail("--cors-origin '*' is refused: list the origins you trust.", 2)
+
+    with handle_errors():
+        from chatbot_cli.auth import ensure_server_key
+        from chatbot_cli.engine.registry import check_models
+
+        check_models(s)
+        if not s.no_auth:
+            _, written = ensure_server_key(s)
+            if written is not None:
+                sys.stderr.write(
+                    f"Generated an API key and stored it in {written} (mode 0600). "
+                    "`chatbot` commands on this machine use it automatically.\n"
+                )
+    Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+
+    import uvicorn
+
+    common = {
+        "host": s.host,
+        "port": s.port,
+        "log_config": _log_config(s.log_level),
+        "access_log": False,  # our middleware logs with request id and key name
+        "timeout_graceful_shutdown": graceful_timeout,
+        "proxy_headers": False,
+        "h11_max_incomplete_event_size": 64 * 1024,
+    }
+    sys.stderr.write(f"chatbot serving on http://{s.host}:{s.port} (docs at /docs)\n")
+    if workers == 1:
+        from chatbot_cli.server.app import create_app
+
+        uvicorn.run(create_app(s), **common)  # type: ignore[arg-type]
+        return
+    # Worker processes rebuild settings from the environment: pass every given flag through it.
+    for name, value in flags.items():
+        if value is None:
+            continue
+        os.environ[f"CHATBOT_{name.upper()}"] = (
+            __import__("json").dumps(value) if isinstance(value, list) else str(value)
+        )
+    if s.api_key is not None:
+        os.environ["CHATBOT_API_KEY"] = s.api_key.get_secret_value()
+    uvicorn.run(  # type: ignore[arg-type]
+        "chatbot_cli.server.app:app_from_env", factory=True, workers=workers, **common
+    )

@@ -1,0 +1,185 @@
+"""The one HTTP client of the CLI: REST, SSE streaming (httpx-sse) and GraphQL.
+
+Maps transport failures and error envelopes to the error tree in `errors.py`, so CLI commands only
+ever catch `ChatbotError`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from chatbot_cli.auth import bearer_headers
+from chatbot_cli.errors import (
+    AuthenticationFailed,
+    ChatbotError,
+    InvalidRequest,
+    Overloaded,
+    Unreachable,
+    from_envelope,
+)
+
+_RETRY_STATUSES = {503}
+
+
+class GraphQLError(ChatbotError):
+    """A GraphQL error; `code` comes from `extensions.code`."""
+
+    status = 400
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        if code == "NOT_FOUND":
+            self.exit_code = 5
+
+
+class Client:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.max_retries = max_retries
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={**bearer_headers(api_key), "User-Agent": "chatbot-cli"},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport helpers -------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> Unreachable:
+        return Unreachable(
+            f"Cannot reach the chatbot server at {self.url} ({type(exc).__name__}). "
+            "Start it with `chatbot serve`, or point --url / CHATBOT_URL at a running one."
+        )
+
+    @staticmethod
+    def raise_for_response(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        exc = from_envelope(response.status_code, body)
+        if isinstance(exc, AuthenticationFailed):
+            exc.message = (
+                f"{exc.message} The server rejected the API key: check CHATBOT_API_KEY or "
+                "`api_key` in the file shown by `chatbot config path`."
+            )
+        if isinstance(exc, Overloaded):
+            exc.retry_after = _retry_after(response)
+        raise exc
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
+        # Like the official SDK: honour Retry-After when given, else exponential backoff + jitter.
+        delay = _retry_after(response) if response is not None else 0
+        if not delay:
+            delay = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
+        time.sleep(min(delay, 30))
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.ConnectError as exc:
+                raise self._unreachable(exc) from None
+            except httpx.TimeoutException as exc:
+                raise Unreachable(f"The server at {self.url} did not answer in time.") from exc
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from None
+            if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
+                self._backoff(attempt, response)
+                continue
+            self.raise_for_response(response)
+            return response
+        raise AssertionError("unreachable")
+
+    # -- REST ----------------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        data = self.request("GET", "/v1/models").json()
+        return list(data.get("data", []))
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/chat/completions", json={**body, "stream": False}).json()  # type: ignore[no-any-return]
+
+    def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Yield each `chat.completion.chunk` dict; ends at `[DONE]`. An error event raises."""
+        from httpx_sse import connect_sse
+
+        payload = {**body, "stream": True}
+        for attempt in range(self.max_retries + 1):
+            try:
+                with connect_sse(
+                    self._http, "POST", "/v1/chat/completions", json=payload
+                ) as source:
+                    response = source.response
+                    if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
+                        response.read()
+                        self._backoff(attempt, response)
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        self.raise_for_response(response)
+                    for event in source.iter_sse():
+                        if event.data == "[DONE]":
+                            return
+                        try:
+                            chunk = json.loads(event.data)
+                        except ValueError:
+                            continue
+                        if isinstance(chunk, dict) and "error" in chunk:
+                            raise from_envelope(500, chunk)
+                        yield chunk
+                    raise ChatbotError("The stream ended before the server finished the answer.")
+            except httpx.ConnectError as exc:
+                raise self._unreachable(exc) from None
+            except httpx.TimeoutException as exc:
+                raise Unreachable(f"The server at {self.url} did not answer in time.") from exc
+            except httpx.TransportError as exc:
+                raise ChatbotError(f"The stream was interrupted: {exc}.") from None
+
+    # -- GraphQL -------------------------------------------------------------------------------
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.request(
+            "POST", "/graphql", json={"query": query, "variables": variables or {}}
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            raise InvalidRequest("The server sent a response that is not JSON.") from None
+        errors = body.get("errors")
+        if errors:
+            first = errors[0]
+            code = (first.get("extensions") or {}).get("code")
+            raise GraphQLError(str(first.get("message", "GraphQL error")), code=code)
+        return body.get("data") or {}
+
+
+def _retry_after(response: httpx.Response | None) -> int:
+    if response is None:
+        return 0
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else 0

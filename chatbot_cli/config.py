@@ -1,0 +1,163 @@
+"""The one Settings class for server and CLI, and the paths it lives in.
+
+Precedence: command-line flag (passed as init kwargs) > CHATBOT_* environment > TOML file > default.
+The TOML file is in the platformdirs user config dir unless CHATBOT_CONFIG names another one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "chatbot"
+SECRET_FIELDS = frozenset({"api_key", "upstream_key"})
+
+
+def config_path() -> Path:
+    override = os.environ.get("CHATBOT_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def _default_parallel() -> int:
+    # Continuous batching pays off up to a few slots per core on small models (see engine notes).
+    return max(2, min(8, 4 * (os.cpu_count() or 1)))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBOT_", extra="ignore", validate_default=True, env_ignore_empty=True
+    )
+
+    # Client side
+    url: str = Field("http://127.0.0.1:8000", description="Server the CLI talks to")
+    api_key: SecretStr | None = Field(None, description="Bearer key (server accepts, CLI sends)")
+    timeout: float = Field(600.0, gt=0, description="CLI request timeout in seconds")
+
+    # Server side
+    host: str = Field("127.0.0.1", description="Address `chatbot serve` binds")
+    port: int = Field(8000, ge=0, le=65535, description="Port `chatbot serve` binds")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data dir")
+    data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file, logs")
+    model: str | None = Field(None, description="Path to a GGUF file; default: embedded SmolLM2")
+    engine: Literal["llamacpp", "ctransformers", "openai", "none"] = Field(
+        "llamacpp", description="Inference backend ('none' serves todos only)"
+    )
+    parallel: int = Field(default_factory=_default_parallel, ge=1, le=64, description="Slots")
+    queue_size: int = Field(16, ge=0, le=10_000, description="Requests waiting for a slot")
+    n_ctx: int = Field(4096, ge=64, description="Context window in tokens, shared by the slots")
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads"
+    )
+    warmup: bool = Field(True, description="Run one tiny generation before reporting ready")
+    upstream_url: str | None = Field(None, description="OpenAI-compatible server (engine=openai)")
+    upstream_key: SecretStr | None = Field(None, description="Key sent to the upstream server")
+    no_auth: bool = Field(False, description="Disable auth (loopback only, for development)")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Request body cap")
+    max_tokens_limit: int = Field(8192, ge=1, description="Largest max_tokens accepted")
+    max_messages: int = Field(512, ge=1, description="Most messages in one request")
+    max_prompt_chars: int = Field(
+        200_000, ge=1, description="Most prompt characters in one request"
+    )
+    log_level: str = Field("info", description="Server log level")
+
+    @field_validator("url", "upstream_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'chatbot.db'}"
+
+    def api_key_value(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def redacted(self) -> dict[str, Any]:
+        """Every field as plain JSON-able values, secrets replaced."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                out[name] = "********" if value else None
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        out["database_url"] = _redact_url(self.effective_database_url)
+        return out
+
+
+def _redact_url(url: str) -> str:
+    # postgresql://user:password@host/db → hide only the password
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":********"
+        return f"{scheme}://{creds}@{host}"
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; `overrides` are command-line flags (None means "not given")."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    path = path or config_path()
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+
+
+def write_config_values(values: dict[str, Any], path: Path | None = None) -> Path:
+    """Merge `values` into the TOML file atomically; the file is created mode 0600."""
+    import tomli_w
+
+    path = path or config_path()
+    data = read_config_file(path)
+    data.update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path

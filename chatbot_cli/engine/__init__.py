@@ -1,0 +1,1 @@
+"""Inference engines. Nothing here knows about HTTP, FastAPI or the database."""

@@ -1,0 +1,68 @@
+"""The Engine protocol and the request / chunk types every backend speaks.
+
+A backend turns one `GenerationRequest` (a single choice: the router fans `n > 1` out into n
+requests) into an async stream of `Chunk`s. Closing the async iterator early (`aclose()`, or the
+consumer task being cancelled) must stop generation and free the slot within a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(slots=True)
+class GenerationRequest:
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    # Passed through untouched to backends that understand them (e.g. response_format).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One step of a generation: some text, and on the last chunk the finish reason and usage."""
+
+    content: str = ""
+    finish_reason: str | None = None  # "stop" | "length" on the last chunk
+    prompt_tokens: int | None = None  # set on the last chunk
+    completion_tokens: int | None = None  # set on the last chunk
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    id: str
+    path: str | None
+    size_bytes: int | None
+    context_length: int | None
+    owned_by: str = "chatbot"
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the server needs from a backend."""
+
+    @property
+    def models(self) -> list[ModelInfo]: ...
+
+    async def start(self) -> None:
+        """Load the model(s) and warm up; raise ChatbotError subclasses with a clear message."""
+
+    def stream(self, model: str, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Generate one choice. Raises ModelNotFound, ContextLengthExceeded, InvalidRequest,
+        Overloaded (all slots busy and the wait queue full) or EngineFailure."""
+        ...
+
+    async def close(self) -> None:
+        """Cancel every running generation, join workers, free the model. Idempotent."""
+
+    def stats(self) -> dict[str, int]:
+        """Gauges for /metrics: {"busy_slots": .., "queue_depth": .., "slots": ..}."""
+        ...

@@ -1,0 +1,1 @@
+"""The FastAPI server: app factory, routers, middleware. Imported only by `chatbot serve`."""

@@ -1,0 +1,130 @@
+"""Pure ASGI middleware: request ids, the request body cap and the access log.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched and the body cap
+is enforced while the body is read, never by buffering it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatbot_cli.errors import error_envelope
+
+access_log = logging.getLogger("chatbot.access")
+
+_MAX_REQUEST_ID = 128
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _valid_request_id(value: bytes) -> str | None:
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if 0 < len(text) <= _MAX_REQUEST_ID and text.isprintable() and " " not in text:
+        return text
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        request_id = _valid_request_id(headers.get(b"x-request-id", b"")) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 0
+        limit = self.max_body_bytes
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            status = 413
+            await self._reject(send, request_id, limit)
+            self._log(scope, status, started, request_id)
+            return
+
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("ascii")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            if not response_started:
+                status = 413
+                await self._reject(send, request_id, limit)
+        finally:
+            self._log(scope, status, started, request_id)
+
+    @staticmethod
+    async def _reject(send: Send, request_id: str, limit: int) -> None:
+        body = json.dumps(
+            error_envelope(
+                f"Request body is larger than the {limit} byte limit.",
+                "invalid_request_error",
+                None,
+                "request_too_large",
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode("ascii")),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
+        # Never the key, never the prompt: only who (the owner name) and what route.
+        state: dict[str, Any] = scope.get("state") or {}
+        access_log.info(
+            "%s %s %s %.1fms request_id=%s key=%s",
+            scope.get("method"),
+            scope.get("path"),
+            status,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+            state.get("owner", "-"),
+        )

@@ -1,0 +1,100 @@
+"""A real `chatbot serve` process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    home: Path
+    model: Path | None
+    api_key: str = "sk-test-key-0123456789"
+    extra_args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a CLI subprocess talking to this server with no flags."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+        env.update(
+            {
+                "CHATBOT_CONFIG": str(self.home / "config.toml"),
+                "CHATBOT_DATA_DIR": str(self.home / "data"),
+                "CHATBOT_URL": self.url,
+                "CHATBOT_API_KEY": self.api_key,
+                "XDG_CONFIG_HOME": str(self.home / "xdg-config"),
+                "XDG_DATA_HOME": str(self.home / "xdg-data"),
+                "NO_COLOR": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        if not self.port:
+            self.port = free_port()
+        args = [sys.executable, "-m", "chatbot_cli", "serve", "--host", "127.0.0.1"]
+        args += ["--port", str(self.port)]
+        if self.model is not None:
+            args += ["--model", str(self.model)]
+        args += self.extra_args
+        self.log_path = self.home / f"server-{self.port}.log"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

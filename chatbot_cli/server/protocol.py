@@ -1,0 +1,212 @@
+"""Wire models of the OpenAI-compatible API (pydantic only, no logic beyond shape checks).
+
+Validation errors carry their location (e.g. `messages[0].role`), which the server's
+RequestValidationError handler turns into the `param` of a 400 `invalid_request_error` envelope.
+Limits that depend on settings (max_tokens_limit, max_messages, max_prompt_chars) are checked in
+`serving.py`, where the settings are known.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+
+def _join_text_parts(value: Any) -> Any:
+    # SDKs may send content as a list of typed parts; only text parts can reach a text model.
+    if isinstance(value, list):
+        texts: list[str] = []
+        for i, part in enumerate(value):
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise ValueError(f"content part {i} must be an object with type 'text'")
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise ValueError(f"content part {i} needs a string 'text'")
+            texts.append(text)
+        return "".join(texts)
+    if not isinstance(value, str):
+        raise ValueError("content must be a string or a list of text parts")
+    return value
+
+
+def _role_alias(value: Any) -> Any:
+    # Newer OpenAI SDKs send "developer" where older ones sent "system".
+    return "system" if value == "developer" else value
+
+
+MessageContent = Annotated[
+    str,
+    BeforeValidator(_join_text_parts),
+    Field(description="Text, or a list of `{\"type\": \"text\", \"text\": ...}` parts (joined)."),
+]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Annotated[
+        Literal["system", "user", "assistant"], BeforeValidator(_role_alias)
+    ] = Field(description="Who wrote the message ('developer' is accepted as 'system').")
+    content: MessageContent
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = Field(
+        False, description="Send a final chunk with `usage` and an empty `choices` list."
+    )
+
+
+class ChatCompletionRequest(BaseModel):
+    """A chat completion request. Unknown fields are ignored, as OpenAI SDKs send many."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "default",
+                    "messages": [{"role": "user", "content": "Tell me a joke"}],
+                    "max_tokens": 64,
+                    "temperature": 0.7,
+                    "stream": False,
+                }
+            ]
+        },
+    )
+
+    model: str = Field(min_length=1, max_length=256, description="A model id from /v1/models.")
+    messages: list[ChatMessage] = Field(min_length=1, description="The conversation so far.")
+    max_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="Most tokens to generate. 0 or absent means the server default (until the "
+        "model stops or the context is full).",
+    )
+    max_completion_tokens: int | None = Field(
+        None, ge=0, description="Newer name of `max_tokens`; used when `max_tokens` is absent."
+    )
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    n: int = Field(1, ge=1, le=8, description="How many independent choices to generate.")
+    stream: bool = Field(False, description="Send server-sent events instead of one JSON body.")
+    stream_options: StreamOptions | None = None
+    stop: list[str] | None = Field(
+        None, max_length=4, description="Up to 4 strings that end generation (or one string)."
+    )
+    seed: int | None = Field(None, description="Same seed, same text; choice i uses seed + i.")
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = Field(
+        None, description="Passed to engines that support it, e.g. `{\"type\": \"json_object\"}`."
+    )
+    user: str | None = Field(None, max_length=256, description="End-user id (not used).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _must_be_object(cls, data: Any) -> Any:
+        if isinstance(data, bytes | bytearray | str):
+            raise ValueError("the body must be a JSON object sent with Content-Type: application/json")
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(s == "" for s in value):
+            raise ValueError("stop strings must not be empty")
+        return value
+
+    @property
+    def token_limit(self) -> int | None:
+        """The effective max_tokens; 0 (as in the seed document's example) means no limit."""
+        value = self.max_tokens if self.max_tokens is not None else self.max_completion_tokens
+        return value or None
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"] | None
+
+
+class ChatCompletion(BaseModel):
+    id: str = Field(examples=["chatcmpl-3f1c2a9b8e7d4c6f"])
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(description="Unix time in seconds.")
+    model: str
+    choices: list[Choice]
+    usage: Usage
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: Delta
+    finish_reason: Literal["stop", "length"] | None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One `data:` event of a stream. The stream ends with the line `data:[DONE]`."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """The OpenAI error envelope every /v1 error uses."""
+
+    error: ErrorDetail

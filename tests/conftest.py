@@ -35,9 +35,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def start_server(
-    tmp_path: Path, tiny_model: Path
-) -> Iterator[Callable[..., LiveServer]]:
+def start_server(tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., LiveServer]]:
     """Factory: start a real `chatbot serve` on a free loopback port (tiny model by default)."""
     servers: list[LiveServer] = []
 

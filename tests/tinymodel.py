@@ -115,7 +115,7 @@ def write_tiny_model(
         writer.add_tensor(f"blk.{i}.ffn_gate.weight", rand(FFN, EMBED))
         writer.add_tensor(f"blk.{i}.ffn_up.weight", rand(FFN, EMBED))
         writer.add_tensor(f"blk.{i}.ffn_down.weight", ffn_down)
-    out_norm = np.full(EMBED, 3.0, dtype=np.float32)
+    out_norm = np.full(EMBED, 0.2, dtype=np.float32)
     out_norm[0] = 1.0
     writer.add_tensor("output_norm.weight", out_norm)
     output = rand(n_vocab, EMBED, scale=1.0)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import typer
 
@@ -38,6 +41,30 @@ def _log_config(level: str) -> dict[str, object]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises the signal that stopped it, so a clean SIGTERM shutdown would end
+        the process with -15 and SIGINT with a traceback. A graceful shutdown that completed is a
+        success: remember the signal instead and exit 0 (SIGTERM) or 130 (SIGINT)."""
+
+        signals_seen: set[int]
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self.signals_seen = {*getattr(self, "signals_seen", set()), sig}
+            self._captured_signals.clear()
+
+    return Server
+
+
+def _Server(config: object) -> Any:  # noqa: N802 - reads like the class it builds
+    server = _server_class()(config)
+    server.signals_seen = set()
+    return server
 
 
 def serve(
@@ -122,7 +149,7 @@ def serve(
 
     import uvicorn
 
-    common = {
+    common: dict[str, Any] = {
         "host": s.host,
         "port": s.port,
         "log_config": _log_config(s.log_level),
@@ -135,7 +162,13 @@ def serve(
     if workers == 1:
         from chatbot_cli.server.app import create_app
 
-        uvicorn.run(create_app(s), **common)  # type: ignore[arg-type]
+        server = _Server(uvicorn.Config(create_app(s), **common))  # type: ignore[arg-type]
+        server.run()
+        if signal.SIGINT in server.signals_seen:
+            raise typer.Exit(130)
+        if not server.started:
+            # The lifespan failed (it logged why): never report success.
+            raise typer.Exit(1)
         return
     # Worker processes rebuild settings from the environment: pass every given flag through it.
     for name, value in flags.items():

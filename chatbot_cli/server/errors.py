@@ -15,6 +15,7 @@ from chatbot_cli.errors import ChatbotError, Overloaded, error_envelope
 log = logging.getLogger("chatbot.server")
 
 _STATUS_TYPES = {401: "authentication_error", 404: "invalid_request_error"}
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
 def chatbot_error_response(exc: ChatbotError) -> JSONResponse:
@@ -46,6 +47,8 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "We could not parse the JSON body of your request.", None
     msg = str(first.get("msg", "Invalid value"))
     if first.get("type") == "missing":
+        if param is None:
+            return "The request body is empty: send a JSON object.", None
         msg = "Field required"
     if param:
         return f"Invalid value for '{param}': {msg}", param
@@ -71,8 +74,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             type_ = "server_error"
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        code = _STATUS_CODES.get(exc.status_code)
         return JSONResponse(
-            error_envelope(message, type_, None, None),
+            error_envelope(message, type_, None, code),
             status_code=exc.status_code,
             headers=dict(exc.headers or {}),
         )

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from fastapi.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatbot_cli.errors import error_envelope
@@ -21,8 +22,12 @@ access_log = logging.getLogger("chatbot.access")
 _MAX_REQUEST_ID = 128
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` while the app reads the body. A FastAPI HTTPException, because
+    FastAPI turns any other exception raised during body parsing into a generic 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than the {limit} byte limit.")
 
 
 def _valid_request_id(value: bytes) -> str | None:
@@ -67,7 +72,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def send_with_id(message: Message) -> None:

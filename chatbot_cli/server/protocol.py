@@ -11,6 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # A custom error type keeps pydantic's "Value error, " prefix out of the client's message.
+    return PydanticCustomError("invalid_value", message)
 
 
 def _join_text_parts(value: Any) -> Any:
@@ -19,14 +25,24 @@ def _join_text_parts(value: Any) -> Any:
         texts: list[str] = []
         for i, part in enumerate(value):
             if not isinstance(part, dict) or part.get("type") != "text":
-                raise ValueError(f"content part {i} must be an object with type 'text'")
+                raise _invalid(f"content part {i} must be an object with type 'text'")
             text = part.get("text")
             if not isinstance(text, str):
-                raise ValueError(f"content part {i} needs a string 'text'")
+                raise _invalid(f"content part {i} needs a string 'text'")
             texts.append(text)
-        return "".join(texts)
+        return _valid_unicode("".join(texts))
     if not isinstance(value, str):
-        raise ValueError("content must be a string or a list of text parts")
+        raise _invalid("content must be a string or a list of text parts")
+    return _valid_unicode(value)
+
+
+def _valid_unicode(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); the engine cannot encode them and would fail
+    # with a 500, so they are the client's error.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid("text contains invalid Unicode (a lone surrogate)") from None
     return value
 
 
@@ -38,16 +54,16 @@ def _role_alias(value: Any) -> Any:
 MessageContent = Annotated[
     str,
     BeforeValidator(_join_text_parts),
-    Field(description="Text, or a list of `{\"type\": \"text\", \"text\": ...}` parts (joined)."),
+    Field(description='Text, or a list of `{"type": "text", "text": ...}` parts (joined).'),
 ]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Annotated[
-        Literal["system", "user", "assistant"], BeforeValidator(_role_alias)
-    ] = Field(description="Who wrote the message ('developer' is accepted as 'system').")
+    role: Annotated[Literal["system", "user", "assistant"], BeforeValidator(_role_alias)] = Field(
+        description="Who wrote the message ('developer' is accepted as 'system')."
+    )
     content: MessageContent
 
 
@@ -96,11 +112,13 @@ class ChatCompletionRequest(BaseModel):
     stop: list[str] | None = Field(
         None, max_length=4, description="Up to 4 strings that end generation (or one string)."
     )
-    seed: int | None = Field(None, description="Same seed, same text; choice i uses seed + i.")
+    seed: int | None = Field(
+        None, ge=-(2**63), le=2**63 - 1, description="Same seed, same text; choice i uses seed + i."
+    )
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     response_format: dict[str, Any] | None = Field(
-        None, description="Passed to engines that support it, e.g. `{\"type\": \"json_object\"}`."
+        None, description='Passed to engines that support it, e.g. `{"type": "json_object"}`.'
     )
     user: str | None = Field(None, max_length=256, description="End-user id (not used).")
 
@@ -108,9 +126,11 @@ class ChatCompletionRequest(BaseModel):
     @classmethod
     def _must_be_object(cls, data: Any) -> Any:
         if isinstance(data, bytes | bytearray | str):
-            raise ValueError("the body must be a JSON object sent with Content-Type: application/json")
+            raise _invalid(
+                "the body must be a JSON object sent with Content-Type: application/json"
+            )
         if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
+            raise _invalid("the body must be a JSON object")
         return data
 
     @field_validator("stop", mode="before")
@@ -121,8 +141,11 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("stop")
     @classmethod
     def _stop_not_empty(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and any(s == "" for s in value):
-            raise ValueError("stop strings must not be empty")
+        if value is not None:
+            if any(s == "" for s in value):
+                raise _invalid("stop strings must not be empty")
+            for s in value:
+                _valid_unicode(s)
         return value
 
     @property

@@ -1,0 +1,293 @@
+"""`chatbot chat`: one question from the command line or a pipe, or an interactive session.
+
+Only typer and our light modules are imported at module level: httpx, rich and prompt_toolkit load
+inside the command, so `chatbot chat --help` stays fast and never pulls in the server side.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from chatbot_cli.cli.render import Renderer
+    from chatbot_cli.client import Client
+    from chatbot_cli.conversation import Conversation
+    from chatbot_cli.errors import ChatbotError
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class TurnOptions:
+    """Everything about a request except the messages; the session may change `model`."""
+
+    model: str = DEFAULT_MODEL
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    stream: bool = True
+    usage: bool = False
+
+    def body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        for name in ("temperature", "top_p", "max_tokens", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        if self.stop:
+            body["stop"] = list(self.stop)
+        if self.stream and self.usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+@dataclass
+class Answer:
+    text: str = ""
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    interrupted: bool = False
+    response: dict[str, Any] | None = None  # the whole non-stream response, for --json
+
+
+def compose_prompt(prompt: str | None, stdin_text: str | None) -> str:
+    """The user message: the prompt, a blank line, then the piped text; either may be missing.
+
+    Surrounding blank lines of the piped text are dropped, its inner formatting is kept as is.
+    """
+    parts: list[str] = []
+    if prompt is not None and prompt.strip():
+        parts.append(prompt.strip())
+    if stdin_text is not None and stdin_text.strip():
+        parts.append(stdin_text.lstrip("\r\n").rstrip())
+    return "\n\n".join(parts)
+
+
+def read_stdin() -> str | None:
+    """Piped stdin as text, or None when stdin is a terminal (or closed)."""
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        return None
+    data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
+    return data.decode("utf-8", errors="replace")
+
+
+def make_renderer(tty: bool) -> Renderer:
+    from chatbot_cli.cli.render import MarkdownRenderer, PlainRenderer, make_console
+
+    if tty:
+        return MarkdownRenderer(make_console(sys.stdout))
+    return PlainRenderer(sys.stdout)
+
+
+def run_turn(
+    client: Client, opts: TurnOptions, messages: list[dict[str, str]], tty: bool
+) -> Answer:
+    """Send one request and show the answer. Ctrl-C ends it early: `interrupted` is set and the
+    connection is closed at once, so the server stops generating. Other errors propagate."""
+    answer = Answer()
+    body = opts.body(messages)
+    if not opts.stream:
+        try:
+            response = client.chat(body)
+        except KeyboardInterrupt:
+            answer.interrupted = True
+            return answer
+        answer.response = response
+        choice = (response.get("choices") or [{}])[0]
+        answer.text = str((choice.get("message") or {}).get("content") or "")
+        answer.finish_reason = choice.get("finish_reason")
+        answer.usage = response.get("usage")
+        return answer
+
+    renderer = make_renderer(tty)
+    try:
+        with renderer:
+            chunks = client.stream_chat(body)
+            try:
+                for chunk in chunks:
+                    if chunk.get("usage"):
+                        answer.usage = chunk["usage"]
+                    for choice in chunk.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            renderer.feed(content)
+                        if choice.get("finish_reason"):
+                            answer.finish_reason = choice["finish_reason"]
+            finally:
+                # Closing the generator closes the response: the server sees the disconnect.
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+                answer.text = renderer.text
+    except KeyboardInterrupt:
+        answer.interrupted = True
+        answer.text = renderer.text
+    return answer
+
+
+def show_answer(answer: Answer, tty: bool) -> None:
+    """Print a finished non-stream answer the way a stream would have ended up."""
+    if tty:
+        from chatbot_cli.cli.render import make_console, print_markdown
+
+        print_markdown(make_console(sys.stdout), answer.text)
+    else:
+        from chatbot_cli.cli.render import PlainRenderer
+
+        with PlainRenderer(sys.stdout) as out:
+            out.feed(answer.text)
+
+
+def usage_line(usage: dict[str, Any] | None) -> str:
+    if not usage:
+        return "usage: not reported by the server"
+    return "usage: " + " ".join(
+        f"{k}={usage.get(k)}" for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
+
+
+def explain(client: Client, exc: ChatbotError) -> ChatbotError:
+    """Add what the user needs to fix the error: for an unknown model, the ids there are."""
+    from chatbot_cli.errors import ChatbotError, NotFound
+
+    if isinstance(exc, NotFound) and (exc.code == "model_not_found" or exc.param == "model"):
+        try:
+            ids = [str(m.get("id")) for m in client.models()]
+        except ChatbotError:
+            return exc
+        exc.message = f"{exc.message.rstrip('.')}. Available models: {', '.join(ids) or 'none'}."
+    return exc
+
+
+def save_log(data_dir: Any, conversation: Conversation) -> None:
+    from chatbot_cli.conversation import save_last
+
+    try:
+        save_last(data_dir, conversation)
+    except OSError as exc:
+        # Losing the log must not fail a chat that worked.
+        sys.stderr.write(f"Warning: could not keep the conversation for --continue: {exc}\n")
+
+
+def chat(
+    prompt: str | None = typer.Argument(
+        None,
+        help="What to ask. Piped stdin is appended after a blank line; with no prompt, piped "
+        "stdin is the prompt; with neither, an interactive session starts.",
+        show_default=False,
+    ),
+    model: str | None = typer.Option(
+        None,
+        "-m",
+        "--model",
+        help="Model id (default: 'default', or the continued conversation's model).",
+        show_default=False,
+    ),
+    system: str | None = typer.Option(
+        None, "-s", "--system", help="System message (replaces the one of a continued chat)."
+    ),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature."),
+    top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling probability."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Most tokens to generate."),
+    stop: Annotated[
+        list[str] | None, typer.Option("--stop", help="Stop sequence (repeat for several).")
+    ] = None,
+    seed: int | None = typer.Option(None, "--seed", help="Sampling seed, for repeatable answers."),
+    no_stream: bool = typer.Option(
+        False, "--no-stream", help="One request; print the answer when it is complete."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the whole chat.completion JSON object (for scripts)."
+    ),
+    usage: bool = typer.Option(False, "--usage", help="Print token counts on stderr afterwards."),
+    cont: bool = typer.Option(
+        False, "-c", "--continue", help="Continue the last conversation of this machine."
+    ),
+    no_log: bool = typer.Option(
+        False, "--no-log", help="Do not keep this conversation for --continue."
+    ),
+    url: str | None = typer.Option(None, "--url", help="Server URL (overrides config)."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="API key to send (overrides config).", show_default=False
+    ),
+) -> None:
+    """Chat with the model: stream an answer (Markdown on a terminal, plain text in a pipe)."""
+    from chatbot_cli.cli.common import fail, handle_errors, is_tty, settings
+    from chatbot_cli.conversation import Conversation, load_last
+
+    overrides = {k: v for k, v in (("url", url), ("api_key", api_key)) if v is not None}
+    s = settings(**overrides)
+    opts = TurnOptions(
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        stop=list(stop or []),
+        seed=seed,
+        stream=not (no_stream or json_out),
+        usage=usage,
+    )
+    try:
+        stdin_text = read_stdin()
+    except KeyboardInterrupt:
+        raise typer.Exit(INTERRUPTED_EXIT) from None
+    interactive = prompt is None and stdin_text is None
+    if interactive and json_out:
+        fail("--json needs a prompt (an argument or piped stdin).", 2)
+    text = "" if interactive else compose_prompt(prompt, stdin_text)
+    if not interactive and not text:
+        fail("Empty prompt: give some text as an argument or on stdin.", 2)
+
+    with handle_errors():
+        conversation = load_last(s.data_dir) if cont else Conversation()
+    opts.model = model or conversation.model or DEFAULT_MODEL
+    conversation.model = opts.model
+    if system is not None:
+        conversation.set_system(system)
+
+    from chatbot_cli.client import Client
+    from chatbot_cli.errors import ChatbotError
+
+    client = Client(s.url, s.api_key_value(), timeout=s.timeout)
+    tty = is_tty()
+    try:
+        if interactive:
+            from chatbot_cli.cli.interactive import run_session
+
+            run_session(client, conversation, opts, s.data_dir, log=not no_log, tty=tty)
+            return
+        conversation.add("user", text)
+        with handle_errors():
+            try:
+                answer = run_turn(client, opts, conversation.messages, tty)
+            except ChatbotError as exc:
+                raise explain(client, exc) from None
+        if answer.response is not None and not answer.interrupted:
+            if json_out:
+                from chatbot_cli.cli.common import print_json
+
+                print_json(answer.response)
+            else:
+                show_answer(answer, tty)
+        if answer.text:
+            conversation.add("assistant", answer.text)
+            if not no_log:
+                save_log(s.data_dir, conversation)
+        if usage and not answer.interrupted:
+            sys.stderr.write(usage_line(answer.usage) + "\n")
+        if answer.interrupted:
+            sys.stderr.write("Interrupted.\n")
+            raise typer.Exit(INTERRUPTED_EXIT)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the answer itself (connecting, printing, saving): same outcome.
+        sys.stderr.write("\nInterrupted.\n")
+        raise typer.Exit(INTERRUPTED_EXIT) from None
+    finally:
+        client.close()

@@ -1,0 +1,148 @@
+"""The interactive `chatbot chat` session: a multi-turn REPL with line editing and history.
+
+Ctrl-C while an answer streams cancels that answer (the connection is closed, the server stops)
+and returns to the prompt; Ctrl-C at the prompt clears the line; Ctrl-D or /exit leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatbot_cli.cli.chat import explain, run_turn, save_log, show_answer, usage_line
+
+if TYPE_CHECKING:
+    from chatbot_cli.cli.chat import TurnOptions
+    from chatbot_cli.client import Client
+    from chatbot_cli.conversation import Conversation
+
+HISTORY_NAME = "chat_history"
+
+HELP = """Commands:
+  /exit          leave (Ctrl-D works too)
+  /clear         forget the conversation so far (the system message stays)
+  /system TEXT   set the system message (/system alone removes it)
+  /model ID      switch model (/model alone shows the current one)
+  /help          this help
+Ctrl-C cancels the answer being written; Ctrl-C at the prompt clears the line."""
+
+
+class Session:
+    def __init__(
+        self,
+        client: Client,
+        conversation: Conversation,
+        opts: TurnOptions,
+        data_dir: Path,
+        *,
+        log: bool,
+        tty: bool,
+    ) -> None:
+        self.client = client
+        self.conversation = conversation
+        self.opts = opts
+        self.data_dir = data_dir
+        self.log = log
+        self.tty = tty
+
+    def say(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def command(self, line: str) -> bool:
+        """Run a /command; True means leave the session."""
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if name in ("/exit", "/quit"):
+            return True
+        if name == "/help":
+            self.say(HELP)
+        elif name == "/clear":
+            self.conversation.clear()
+            self.say("Conversation cleared.")
+        elif name == "/system":
+            self.conversation.set_system(arg or None)
+            self.say(f"System message set: {arg}" if arg else "System message removed.")
+        elif name == "/model":
+            if arg:
+                self.opts.model = arg
+                self.conversation.model = arg
+            self.say(f"Model: {self.opts.model}")
+        else:
+            self.say(f"Unknown command {name}; /help lists them.")
+        return False
+
+    def ask(self, text: str) -> None:
+        from chatbot_cli.errors import ChatbotError
+
+        self.conversation.add("user", text)
+        try:
+            answer = run_turn(self.client, self.opts, self.conversation.messages, self.tty)
+        except ChatbotError as exc:
+            self.conversation.pop_last_user()
+            message = " ".join(explain(self.client, exc).message.split())
+            sys.stderr.write(f"Error: {message}\n")
+            sys.stderr.flush()
+            return
+        if not self.opts.stream and not answer.interrupted:
+            show_answer(answer, self.tty)
+        if answer.interrupted:
+            sys.stderr.write("(answer cancelled)\n")
+        if answer.text:
+            # A cancelled answer stays in the conversation as far as it got: it is what was shown.
+            self.conversation.add("assistant", answer.text)
+        else:
+            self.conversation.pop_last_user()
+        if self.opts.usage and not answer.interrupted:
+            sys.stderr.write(usage_line(answer.usage) + "\n")
+        if self.log:
+            save_log(self.data_dir, self.conversation)
+
+    def run(self) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+        history: FileHistory | InMemoryHistory
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            history = FileHistory(str(self.data_dir / HISTORY_NAME))
+        except OSError:
+            history = InMemoryHistory()
+        prompt: PromptSession[str] = PromptSession(history=history)
+        turns = self.conversation.turns
+        resumed = f", continuing {turns} earlier turn(s)" if turns else ""
+        self.say(
+            f"Chatting with model '{self.opts.model}' at {self.client.url}{resumed}. "
+            "/help for commands, Ctrl-D to leave."
+        )
+        while True:
+            try:
+                line = prompt.prompt("> ")
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if self.command(line):
+                    break
+                continue
+            try:
+                self.ask(line)
+            except KeyboardInterrupt:
+                sys.stderr.write("(cancelled)\n")
+
+
+def run_session(
+    client: Client,
+    conversation: Conversation,
+    opts: TurnOptions,
+    data_dir: Path,
+    *,
+    log: bool,
+    tty: bool,
+) -> None:
+    Session(client, conversation, opts, data_dir, log=log, tty=tty).run()

@@ -1,0 +1,178 @@
+"""Showing an answer as it streams in: live Markdown on a terminal, plain text everywhere else.
+
+Live Markdown keeps re-parsing cheap on long answers: Markdown blocks that can no longer change
+(everything before a blank line outside a code fence, once the next block has started) are printed
+once above the live region and forgotten; only the unfinished last block is re-parsed, and only when
+the refresh thread draws (at most `refresh_per_second` times), never per token. Committing finished
+blocks also keeps the live region small, so answers taller than the terminal scroll normally.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
+    from rich.markdown import Markdown
+
+REFRESH_PER_SECOND = 12
+CODE_THEME = "monokai"
+
+# A fence opener/closer: up to 3 spaces, then 3+ backticks or tildes (CommonMark).
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+class Renderer(Protocol):
+    text: str
+
+    def __enter__(self) -> Renderer: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def feed(self, delta: str) -> None: ...
+
+
+def stable_prefix_end(text: str) -> int:
+    """Index in `text` up to which the Markdown blocks are finished and can be rendered once.
+
+    A block is finished at a blank line outside a fenced code block, once the following block has
+    started on an unindented line (an indented one may still be a list item's continuation).
+    """
+    end = 0
+    fence: str | None = None
+    pos = 0
+    after_blank = False
+    while True:
+        nl = text.find("\n", pos)
+        line = text[pos:] if nl < 0 else text[pos:nl]
+        if fence is None and after_blank and line.strip() and not line[0].isspace():
+            end = pos
+        if nl < 0:
+            # The last, unfinished line only matters as "the next block has started" above.
+            break
+        match = _FENCE.match(line)
+        if fence is None:
+            if match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
+                fence = match.group(1)
+            after_blank = not line.strip()
+        elif (
+            match
+            and match.group(1)[0] == fence[0]
+            and len(match.group(1)) >= len(fence)
+            and not match.group(2).strip()
+        ):
+            fence = None
+            after_blank = False
+        pos = nl + 1
+    return end
+
+
+class PlainRenderer:
+    """Raw text, written and flushed as it arrives; ends with a newline so shells stay tidy.
+
+    Nothing at all is written when nothing arrived, so an error leaves stdout empty."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.text = ""
+
+    def __enter__(self) -> PlainRenderer:
+        return self
+
+    def feed(self, delta: str) -> None:
+        self.text += delta
+        self.out.write(delta)
+        self.out.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        if self.text and not self.text.endswith("\n"):
+            self.out.write("\n")
+        self.out.flush()
+
+
+def markdown(text: str) -> Markdown:
+    from rich.markdown import Markdown
+
+    return Markdown(text, code_theme=CODE_THEME)
+
+
+class _Tail:
+    """The live region: the unfinished last block, parsed at most once per distinct text."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._parsed_for: str | None = None
+        self._parsed: Markdown | None = None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.text  # one read: the main thread may replace it while we draw
+        if not text.strip():
+            return
+        if text != self._parsed_for:
+            self._parsed = markdown(text)
+            self._parsed_for = text
+        assert self._parsed is not None
+        yield self._parsed
+
+
+class MarkdownRenderer:
+    """Rich `Live` Markdown; the final rendering stays on screen when the answer ends."""
+
+    def __init__(self, console: Console, refresh_per_second: float = REFRESH_PER_SECOND) -> None:
+        self.console = console
+        self.refresh_per_second = refresh_per_second
+        self.text = ""
+        self._committed = 0  # chars of self.text already printed above the live region
+        self._tail = _Tail()
+        self._live: Live | None = None
+        self.parses = 0  # blocks committed; lets tests check we do not re-parse everything
+
+    def __enter__(self) -> MarkdownRenderer:
+        from rich.live import Live
+
+        self._live = Live(
+            self._tail,
+            console=self.console,
+            refresh_per_second=self.refresh_per_second,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+        return self
+
+    def feed(self, delta: str) -> None:
+        self.text += delta
+        pending = self.text[self._committed :]
+        cut = stable_prefix_end(pending)
+        if cut:
+            self._commit(pending[:cut])
+            self._committed += cut
+            pending = pending[cut:]
+        self._tail.text = pending
+
+    def _commit(self, block: str) -> None:
+        self.parses += 1
+        # Printing while Live runs puts the output above the live region.
+        self.console.print(markdown(block.rstrip("\n")))
+        self.console.print()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            # stop() draws the tail one last time, in full even if taller than the screen.
+            self._live.stop()
+            self._live = None
+
+
+def print_markdown(console: Console, text: str) -> None:
+    """A finished answer (--no-stream) on a terminal."""
+    console.print(markdown(text))
+
+
+def make_console(out: TextIO) -> Console:
+    from rich.console import Console
+
+    return Console(file=out)

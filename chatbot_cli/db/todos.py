@@ -1,0 +1,189 @@
+"""Todo queries, always scoped to one owner.
+
+Writes are single Core statements with RETURNING inside one short transaction: no read-before-write
+round trips, so a mutation costs one statement and one commit.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from chatbot_cli.db.models import todos, utcnow
+from chatbot_cli.db.session import Database
+from chatbot_cli.errors import InvalidRequest
+
+MAX_TITLE_CHARS = 500
+MAX_SEARCH_CHARS = 500
+
+_COLUMNS = (
+    todos.c.id,
+    todos.c.title,
+    todos.c.completed,
+    todos.c.created_at,
+    todos.c.updated_at,
+    todos.c.owner,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TodoRecord:
+    id: int
+    title: str
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
+    owner: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "completed": self.completed,
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+        }
+
+
+def _record(row: Any) -> TodoRecord:
+    return TodoRecord(
+        id=row.id,
+        title=row.title,
+        completed=bool(row.completed),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        owner=row.owner,
+    )
+
+
+def check_text(value: str, param: str) -> None:
+    """Reject what no database stores faithfully: NUL and lone UTF-16 surrogates."""
+    if "\x00" in value:
+        raise InvalidRequest(f"'{param}' must not contain NUL characters.", param=param)
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise InvalidRequest(
+            f"'{param}' contains an invalid Unicode surrogate character.", param=param
+        )
+
+
+def clean_title(title: str) -> str:
+    """The title as stored: trimmed, non-empty, one line, at most MAX_TITLE_CHARS characters."""
+    check_text(title, "title")
+    title = title.strip()
+    if not title:
+        raise InvalidRequest("Title must not be empty.", param="title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidRequest(
+            f"Title is {len(title)} characters long; the limit is {MAX_TITLE_CHARS}.",
+            param="title",
+        )
+    if any(unicodedata.category(ch) == "Cc" for ch in title):
+        raise InvalidRequest(
+            "Title must be a single line without control characters.", param="title"
+        )
+    return title
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and limit < 0:
+        raise InvalidRequest("'limit' must be zero or more.", param="limit")
+    if offset < 0:
+        raise InvalidRequest("'offset' must be zero or more.", param="offset")
+
+
+async def list_todos(
+    db: Database,
+    owner: str,
+    *,
+    completed: bool | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[TodoRecord]:
+    """The owner's todos, newest first."""
+    _check_page(limit, offset)
+    stmt = select(*_COLUMNS).where(todos.c.owner == owner)
+    if completed is not None:
+        stmt = stmt.where(todos.c.completed == completed)
+    if search:
+        check_text(search, "search")
+        if len(search) > MAX_SEARCH_CHARS:
+            raise InvalidRequest(
+                f"'search' is longer than {MAX_SEARCH_CHARS} characters.", param="search"
+            )
+        stmt = stmt.where(func.lower(todos.c.title).contains(search.lower(), autoescape=True))
+    # Ids only grow, so they order by creation even when timestamps tie.
+    stmt = stmt.order_by(todos.c.id.desc()).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_record(r) for r in rows]
+
+
+async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
+    stmt = select(*_COLUMNS).where(todos.c.id == todo_id, todos.c.owner == owner)
+    async with db.read() as conn:
+        row = (await conn.execute(stmt)).first()
+    return _record(row) if row is not None else None
+
+
+async def create_todo(db: Database, owner: str, title: str) -> TodoRecord:
+    title = clean_title(title)
+    now = utcnow()
+    stmt = (
+        insert(todos)
+        .values(title=title, completed=False, created_at=now, updated_at=now, owner=owner)
+        .returning(*_COLUMNS)
+    )
+    async with db.write() as conn:
+        row = (await conn.execute(stmt)).one()
+    return _record(row)
+
+
+async def update_todo(
+    db: Database,
+    owner: str,
+    todo_id: int,
+    *,
+    title: str | None = None,
+    completed: bool | None = None,
+) -> TodoRecord | None:
+    """Change the given fields; None when the owner has no such todo."""
+    values: dict[str, Any] = {}
+    if title is not None:
+        values["title"] = clean_title(title)
+    if completed is not None:
+        values["completed"] = completed
+    if not values:
+        raise InvalidRequest("Nothing to update: give a title or completed.", param=None)
+    values["updated_at"] = utcnow()
+    stmt = (
+        update(todos)
+        .where(todos.c.id == todo_id, todos.c.owner == owner)
+        .values(**values)
+        .returning(*_COLUMNS)
+    )
+    async with db.write() as conn:
+        row = (await conn.execute(stmt)).first()
+    return _record(row) if row is not None else None
+
+
+async def delete_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
+    """Delete and return the todo; None when the owner has no such todo."""
+    stmt = delete(todos).where(todos.c.id == todo_id, todos.c.owner == owner).returning(*_COLUMNS)
+    async with db.write() as conn:
+        row = (await conn.execute(stmt)).first()
+    return _record(row) if row is not None else None
+
+
+async def clear_completed(db: Database, owner: str) -> int:
+    """Delete the owner's completed todos; returns how many went."""
+    stmt = delete(todos).where(todos.c.owner == owner, todos.c.completed.is_(True))
+    async with db.write() as conn:
+        result = await conn.execute(stmt)
+    return int(result.rowcount or 0)

@@ -1,0 +1,356 @@
+"""The llama.cpp backend: xllamacpp runs llama.cpp's server in-process (continuous batching over
+`settings.parallel` slots) and we call it directly, never over HTTP.
+
+Each generation runs the blocking `handle_chat_completions` on its own worker thread (the GIL is
+released while llama.cpp computes). Its callback hands every chunk to the event loop with
+`call_soon_threadsafe` and returns the job's cancel flag, which llama.cpp checks after each token:
+setting the flag stops the generation and frees the slot at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+from secrets import token_urlsafe
+from typing import TYPE_CHECKING, Any
+
+from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
+from chatbot_cli.engine.registry import find_model
+from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.errors import (
+    ChatbotError,
+    ConfigError,
+    ContextLengthExceeded,
+    EngineFailure,
+    InvalidRequest,
+)
+
+if TYPE_CHECKING:
+    from chatbot_cli.config import Settings
+
+log = logging.getLogger("chatbot.engine")
+
+# How long close() waits for a worker to notice its cancel flag. llama.cpp only checks it between
+# tokens, so a worker in the middle of a long prompt evaluation can take a few seconds.
+JOIN_TIMEOUT = 30.0
+FINISH_REASONS = frozenset({"stop", "length"})
+
+
+class _Job:
+    __slots__ = ("cancelled", "thread")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.thread: threading.Thread | None = None
+
+
+class _Done:
+    """Queue sentinel: the worker returned `result` (None, an error dict, or an exception)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+class LlamaCppEngine:
+    def __init__(self, settings: Settings, model: ModelInfo) -> None:
+        self._settings = settings
+        self._model = model
+        self._server: Any = None
+        self._sock_dir: Path | None = None
+        self._gate = SlotGate(settings.parallel, settings.queue_size)
+        self._jobs: set[_Job] = set()
+        self._jobs_lock = threading.Lock()
+        self._closed = False
+        ref = weakref.ref(self)
+
+        def at_exit() -> None:
+            engine = ref()
+            if engine is not None:
+                engine._shutdown()
+
+        self._atexit = at_exit
+        atexit.register(at_exit)
+
+    @property
+    def models(self) -> list[ModelInfo]:
+        return [self._model]
+
+    def stats(self) -> dict[str, int]:
+        return self._gate.stats()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._closed:
+            raise EngineFailure("The engine has been closed")
+        if self._server is None:
+            await asyncio.to_thread(self._load)
+        if self._settings.warmup:
+            # The first request after loading pays for graph allocation and kernel selection;
+            # pay it here instead of in the first user's time to first token.
+            warm = GenerationRequest(
+                messages=[{"role": "user", "content": "Hi"}], max_tokens=1, temperature=0.0
+            )
+            async for _ in self.stream(self._model.id, warm):
+                pass
+
+    def _load(self) -> None:
+        import xllamacpp as xlc
+
+        s = self._settings
+        params = xlc.CommonParams()
+        params.model.path = str(self._model.path)
+        params.n_parallel = s.parallel
+        # Each slot gets its own fixed share of the KV cache: with a unified cache one long
+        # conversation can exhaust it and make every other running request fail mid-stream.
+        params.kv_unified = False
+        params.n_ctx = (self._model.context_length or s.n_ctx) * s.parallel
+        params.cpuparams.n_threads = s.threads
+        params.cpuparams_batch.n_threads = s.threads
+        params.verbosity = 3 if s.log_level.lower() == "debug" else 1
+        params.cache_ram_mib = 256  # host-side prompt cache; llama.cpp's default is 8 GiB
+        # llama.cpp always opens its own HTTP listener. Keep it off the network: a unix socket in
+        # a private directory, protected by a key nobody knows, with the slots endpoint off.
+        self._sock_dir = Path(tempfile.mkdtemp(prefix="chatbot-", dir=_short_tmp()))
+        params.hostnames = [str(self._sock_dir / "engine.sock")]
+        params.api_keys = [token_urlsafe(32)]
+        params.endpoint_slots = False
+        params.endpoint_metrics = False
+        params.n_threads_http = 1
+        try:
+            self._server = xlc.Server(params)
+        except Exception as exc:
+            self._remove_sock_dir()
+            raise ConfigError(f"Could not load model {self._model.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._gate.cancel_waiters(EngineFailure("The server is shutting down"))
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        """Stop every generation, wait for the workers, then drop the server. Safe to repeat;
+        also runs at interpreter exit, where a worker still inside llama.cpp would abort the
+        process."""
+        self._closed = True
+        with self._jobs_lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.cancelled = True
+        alive = False
+        for job in jobs:
+            if job.thread is not None and job.thread is not threading.current_thread():
+                job.thread.join(JOIN_TIMEOUT)
+                alive = alive or job.thread.is_alive()
+        if alive:
+            # Dropping the server under a running worker would crash; leak it instead.
+            log.warning("engine workers did not stop within %.0f s", JOIN_TIMEOUT)
+        else:
+            self._server = None
+        self._remove_sock_dir()
+        atexit.unregister(self._atexit)
+
+    def _remove_sock_dir(self) -> None:
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
+
+    # --- generation ----------------------------------------------------------------------
+
+    async def stream(self, model: str, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        find_model(model, self.models)
+        if self._closed or self._server is None:
+            raise EngineFailure("The engine is not running")
+        body = _request_body(request)
+        granted = await self._gate.acquire()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        job = _Job()
+        job.thread = threading.Thread(
+            target=self._work, args=(job, body, loop, queue, granted), name="chatbot-gen"
+        )
+        job.thread.daemon = True  # never blocks exit; close() and atexit join it properly
+        with self._jobs_lock:
+            self._jobs.add(job)
+        try:
+            job.thread.start()
+        except BaseException:
+            self._finish(job, granted, queue, None)
+            raise
+        try:
+            async for chunk in _read_chunks(queue, lambda: self._closed):
+                yield chunk
+        finally:
+            # Reached on normal end, aclose(), task cancellation and errors alike.
+            job.cancelled = True
+
+    def _work(
+        self,
+        job: _Job,
+        body: dict[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+        granted: float,
+    ) -> None:
+        put = queue.put_nowait
+        call = loop.call_soon_threadsafe
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            if job.cancelled:
+                return True
+            try:
+                call(put, chunk)
+            except RuntimeError:  # the event loop is gone: nobody is listening any more
+                job.cancelled = True
+            return job.cancelled
+
+        result: Any = None
+        try:
+            server = self._server
+            if server is None:
+                raise EngineFailure("The engine is not running")
+            result = server.handle_chat_completions(body, on_chunk)
+        except BaseException as exc:  # handed to the consumer, never lost on this thread
+            result = exc
+        try:
+            call(self._finish, job, granted, queue, result)
+        except RuntimeError:
+            with self._jobs_lock:
+                self._jobs.discard(job)
+
+    def _finish(self, job: _Job, granted: float, queue: asyncio.Queue[Any], result: Any) -> None:
+        with self._jobs_lock:
+            self._jobs.discard(job)
+        self._gate.release(granted)
+        queue.put_nowait(_Done(result))
+
+
+async def _read_chunks(queue: asyncio.Queue[Any], closed: Any) -> AsyncIterator[Chunk]:
+    """Turn llama.cpp's OpenAI-style chunk dicts into Chunks. Errors reported before any text
+    raise the matching 4xx error; after text has been sent they are EngineFailure."""
+    started = False
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    error: BaseException | None = None
+    while True:
+        item = await queue.get()
+        if type(item) is _Done:
+            result = item.result
+            if isinstance(result, BaseException):
+                raise _map_exception(result, started)
+            if isinstance(result, dict) and "error" in result:
+                raise _map_error(result["error"], started)
+            if error is not None:
+                raise error
+            break
+        if "error" in item:
+            # The worker returns right after an error: raise once it has, so the slot is
+            # already free when the caller sees the exception.
+            error = error or _map_error(item["error"], started)
+            continue
+        choices = item.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            text = delta.get("content") if delta else None
+            if text:
+                started = True
+                yield Chunk(text)
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+                timings = item.get("timings")
+        if "usage" in item:
+            usage = item["usage"]
+    if finish is None:
+        if closed():
+            raise EngineFailure("Generation was interrupted: the server is shutting down")
+        raise EngineFailure("Generation ended unexpectedly")
+    prompt_tokens, completion_tokens = _usage(usage, timings)
+    yield Chunk(
+        "",
+        finish_reason=finish if finish in FINISH_REASONS else "stop",
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def _usage(
+    usage: dict[str, Any] | None, timings: dict[str, Any] | None
+) -> tuple[int | None, int | None]:
+    if usage:
+        return usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if timings:
+        return (
+            int(timings.get("cache_n", 0)) + int(timings.get("prompt_n", 0)),
+            timings.get("predicted_n"),
+        )
+    return None, None
+
+
+def _request_body(request: GenerationRequest) -> dict[str, Any]:
+    body: dict[str, Any] = dict(request.extra)
+    body["messages"] = request.messages
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    optional = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": request.seed,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body
+
+
+def _map_error(err: Any, started: bool) -> ChatbotError:
+    if not isinstance(err, dict):
+        return EngineFailure(f"Engine error: {err}")
+    message = str(err.get("message") or "engine error")
+    kind = err.get("type")
+    if started:
+        return EngineFailure(f"Generation failed: {message}")
+    if kind == "exceed_context_size_error":
+        n_ctx, n_prompt = err.get("n_ctx"), err.get("n_prompt_tokens")
+        if n_ctx and n_prompt:
+            message = (
+                f"This model's maximum context length is {n_ctx} tokens, but the messages "
+                f"resulted in {n_prompt} tokens. Shorten the conversation."
+            )
+        return ContextLengthExceeded(message, param="messages")
+    if kind == "invalid_request_error" or err.get("code") == 400:
+        return InvalidRequest(message)
+    return EngineFailure(f"Generation failed: {message}")
+
+
+def _map_exception(exc: BaseException, started: bool) -> BaseException:
+    if isinstance(exc, ChatbotError):
+        return exc
+    if isinstance(exc, ValueError) and not started:
+        # llama.cpp raises ValueError for request shapes it rejects (e.g. non-string content).
+        return InvalidRequest(f"Invalid request: {exc}")
+    if isinstance(exc, Exception):
+        return EngineFailure(f"Generation failed: {exc}")
+    return exc  # KeyboardInterrupt / SystemExit propagate as they are
+
+
+def _short_tmp() -> str:
+    # A unix socket path is limited to 107 bytes; a deep TMPDIR would make bind() fail.
+    base = tempfile.gettempdir()
+    return base if len(base) < 60 and os.access(base, os.W_OK) else "/tmp"

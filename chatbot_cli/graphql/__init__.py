@@ -1,0 +1,1 @@
+"""The GraphQL API for todos (Strawberry): /graphql, scoped to the authenticated owner."""

@@ -1,0 +1,189 @@
+"""The schema, its protective extensions and the FastAPI router mounted at /graphql.
+
+Error contract: every error carries `extensions.code`. Our own errors (bad input, unknown id) pass
+through with their message; anything unexpected is masked as "Unexpected error." (code
+INTERNAL_SERVER_ERROR) and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import strawberry
+from fastapi import Request, WebSocket
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIWebSocketRoute
+from graphql import GraphQLError
+from graphql.validation import ValidationRule
+from starlette.responses import Response
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import MaxAliasesLimiter
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http.async_base_view import HTTPException
+from strawberry.types import ExecutionContext
+from strawberry.types.unset import UNSET
+
+from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
+from chatbot_cli.graphql.mutations import Mutation
+from chatbot_cli.graphql.queries import Query
+
+log = logging.getLogger("chatbot.graphql")
+
+MAX_DEPTH = 8
+MAX_ALIASES = 20
+MAX_TOKENS = 1000
+CACHE_SIZE = 256
+
+
+_BAD_VARIABLE = re.compile(r"^Variable '\$\w+' (has invalid value|got invalid value|of )")
+
+
+def error_code(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, InvalidRequest):
+        return "BAD_USER_INPUT"
+    if isinstance(original, NotFound):
+        return "NOT_FOUND"
+    if isinstance(original, AuthenticationFailed):
+        return "UNAUTHENTICATED"
+    if isinstance(original, ChatbotError):
+        return (original.code or "INTERNAL_SERVER_ERROR").upper()
+    if original is None or isinstance(original, GraphQLError):
+        # graphql-core's own errors: syntax, validation, variable coercion.
+        if error.message.startswith("Syntax Error"):
+            return "GRAPHQL_PARSE_FAILED"
+        if original is not None or _BAD_VARIABLE.match(error.message):
+            return "BAD_USER_INPUT"  # a variable's value could not be used
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "INTERNAL_SERVER_ERROR"
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(
+        original, (ChatbotError, GraphQLError, RecursionError)
+    )
+
+
+class MaskUnexpected(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_should_mask)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+
+def _with_code(error: GraphQLError) -> GraphQLError:
+    if isinstance(error.original_error, RecursionError):
+        return GraphQLError(
+            "The query is nested too deeply.", extensions={"code": "GRAPHQL_VALIDATION_FAILED"}
+        )
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": error_code(error)}
+    return error
+
+
+# The limiter rules are built once: ValidationCache keys on the rule classes, and a fresh class
+# per request would make every lookup a miss.
+_DEPTH_RULE: type[ValidationRule] = depth_rule(MAX_DEPTH, None)
+_ALIAS_RULE: type[ValidationRule] = alias_rule(MAX_ALIASES)
+
+
+class DepthLimit(QueryDepthLimiter):
+    def __init__(self) -> None:
+        AddValidationRules.__init__(self, [_DEPTH_RULE])
+
+
+class AliasLimit(MaxAliasesLimiter):
+    def __init__(self) -> None:
+        AddValidationRules.__init__(self, [_ALIAS_RULE])
+
+
+class TodoSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry calls this on every path (parse, validation, execution) before MaskErrors,
+        # with the very list it returns, so codes are set here, in place.
+        for error in errors:
+            # Bad input and unknown ids are the client's business: log only what gets masked.
+            if _should_mask(error):
+                log.error(
+                    "graphql resolver failed: %s", error.message, exc_info=error.original_error
+                )
+        errors[:] = [_with_code(e) for e in errors]
+
+
+def create_schema() -> strawberry.Schema:
+    return TodoSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            MaskUnexpected,
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            DepthLimit,
+            AliasLimit,
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+        ],
+    )
+
+
+class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
+    """Transport errors (bad JSON, wrong content type, non-object body) become a 4xx with a JSON
+    GraphQL error body instead of Strawberry's plain text, and never a 500."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # No subscriptions: drop the WebSocket route, so a handshake is refused (403) instead of
+        # reaching the HTTP-only auth dependency.
+        self.routes[:] = [r for r in self.routes if not isinstance(r, APIWebSocketRoute)]
+
+    async def run(  # type: ignore[override]
+        self,
+        request: Request | WebSocket,
+        context: Any = UNSET,
+        root_value: Any = UNSET,
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            return JSONResponse(
+                {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=exc.status_code,
+            )
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except (HTTPException, json.JSONDecodeError):
+            raise
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        except (ValueError, TypeError, AttributeError):
+            # Undecodable bytes, or JSON that is not an object (a string, a number...).
+            raise HTTPException(
+                400, "The request body must be a JSON object with a 'query' string."
+            ) from None
+
+
+def create_graphql_router() -> GraphQLRouter[Any, Any]:
+    return TodoGraphQLRouter(
+        create_schema(),
+        graphql_ide=None,
+        subscription_protocols=(),
+    )

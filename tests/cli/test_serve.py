@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from chatbot_cli.cli.app import app
+from chatbot_cli.cli.serve import is_loopback
+from chatbot_cli.config import read_config_file
+from tests.live import LiveServer
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "host,expected",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("10.0.0.1", False),
+    ],
+)
+def test_is_loopback(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_no_auth_refused_off_loopback() -> None:
+    result = runner.invoke(app, ["serve", "--no-auth", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "loopback" in result.stderr and result.stdout == ""
+
+
+def test_wildcard_cors_refused() -> None:
+    result = runner.invoke(app, ["serve", "--cors-origin", "*"])
+    assert result.exit_code == 2 and "refused" in result.stderr
+
+
+def test_missing_model_file_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--model", str(tmp_path / "nope.gguf")])
+    assert result.exit_code != 0
+    assert "nope.gguf" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_serve_generates_key_cli_uses_it(
+    start_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    home = tmp_path / "fresh"
+    # No key anywhere: the server must make one and store it for the CLI.
+    server = start_server(home=home, api_key="", extra_env={"CHATBOT_API_KEY": ""})
+    cfg = home / "config.toml"
+    key = read_config_file(cfg)["api_key"]
+    assert key.startswith("sk-chatbot-")
+    assert stat.S_IMODE(os.stat(cfg).st_mode) == 0o600
+    assert key not in server.log()  # never echoed
+    assert "config.toml" in server.log()
+    env = {**server.env}
+    env.pop("CHATBOT_API_KEY", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "chatbot_cli", "todo", "add", "from the cli", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    r = httpx.post(
+        server.url + "/graphql",
+        json={"query": "{ todos { title } }"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert r.json()["data"]["todos"] == [{"title": "from the cli"}]
+
+
+def test_env_key_accepted(live_server: LiveServer) -> None:
+    # live_server runs with CHATBOT_API_KEY in its environment and no config-file key.
+    assert not read_config_file(live_server.home / "config.toml").get("api_key")
+    r = httpx.get(live_server.url + "/v1/models", headers=live_server.headers)
+    assert r.status_code == 200
+
+
+def test_sigterm_exits_zero(live_server: LiveServer) -> None:
+    assert live_server.proc is not None
+    live_server.proc.send_signal(signal.SIGTERM)
+    assert live_server.proc.wait(20) == 0

@@ -1,0 +1,59 @@
+"""CLI start-up stays lazy: help and todo commands never import the server stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "fastapi",
+    "sqlalchemy",
+    "xllamacpp",
+    "uvicorn",
+    "chatbot_cli.engine",
+    "chatbot_cli.server",
+)
+
+PROBE = """
+import json, sys, runpy
+sys.argv = ["chatbot", *json.loads(sys.argv[1])]
+try:
+    runpy.run_module("chatbot_cli", run_name="__main__")
+except SystemExit:
+    pass
+print("\\nMODULES=" + json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def imported_modules(args: list[str], env: dict[str, str] | None = None) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    line = [x for x in out.stderr.splitlines() if x.startswith("MODULES=")][-1]
+    return set(json.loads(line.removeprefix("MODULES=")))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["chat", "--help"], ["todo", "--help"], ["todo", "list", "--help"]],
+)
+def test_help_is_light(args: list[str]) -> None:
+    mods = imported_modules(args)
+    assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+
+
+def test_todo_list_is_light() -> None:
+    # Nothing listens on port 9: the command fails fast, but must not have imported the stack.
+    import os
+
+    env = {**os.environ, "CHATBOT_URL": "http://127.0.0.1:9", "CHATBOT_API_KEY": "k"}
+    mods = imported_modules(["todo", "list"], env)
+    assert "httpx" in mods
+    assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from chatbot_cli.db import todos
+from chatbot_cli.db.session import Database, normalize_url
+from chatbot_cli.errors import ConfigError
+from tests.db.helpers import run
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+        ("postgres://u@h:5433/db", "postgresql+asyncpg://u@h:5433/db"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
+    ],
+)
+def test_normalize_url(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
+
+
+def test_sqlite_file_parent_created_and_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "chatbot.db"
+
+    async def scenario(db: Database) -> dict[str, object]:
+        async with db.read() as conn:
+            return {
+                name: (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            }
+
+    pragmas = run(f"sqlite:///{path}", scenario)
+    assert path.exists()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 10000,
+        "synchronous": 1,
+    }
+
+
+def test_ping(db_url: str) -> None:
+    assert run(db_url, lambda db: db.ping()) is True
+
+    async def closed() -> bool:
+        db = Database("postgresql://nobody@127.0.0.1:1/none")
+        await db.connect()
+        try:
+            return await db.ping()
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(closed()) is False
+
+
+def test_unreachable_database_is_a_config_error() -> None:
+    async def scenario() -> None:
+        async with Database("postgresql://nobody@127.0.0.1:1/none") as db:
+            await db.upgrade()
+
+    with pytest.raises(ConfigError, match="Cannot open the database"):
+        asyncio.run(scenario())
+
+
+def test_upgrade_is_idempotent_and_current_is_head(db_url: str) -> None:
+    async def scenario(db: Database) -> tuple[str | None, str | None]:
+        await db.upgrade()
+        return await db.current()
+
+    current, head = run(db_url, scenario)
+    assert current == head == "0002"
+
+
+def test_memory_database_works() -> None:
+    async def scenario(db: Database) -> int:
+        await todos.create_todo(db, "o", "x")
+        return len(await todos.list_todos(db, "o"))
+
+    assert run("sqlite+aiosqlite://", scenario) == 1
+
+
+def test_committed_write_is_on_disk_before_close(tmp_path: Path) -> None:
+    """What the server acknowledges is readable by another connection right away (kill -9 safe:
+    nothing is held back in this process)."""
+    path = tmp_path / "c.db"
+
+    async def scenario(db: Database) -> None:
+        made = await todos.create_todo(db, "o", "durable")
+        other = sqlite3.connect(path)
+        try:
+            rows = other.execute("SELECT title FROM todos WHERE id = ?", (made.id,)).fetchall()
+        finally:
+            other.close()
+        assert rows == [("durable",)]
+
+    run(f"sqlite+aiosqlite:///{path}", scenario)

@@ -1,0 +1,144 @@
+"""The ctransformers backend: the header check that keeps modern files away from the library
+(which would crash the process), and the lazy import. The library itself is optional."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatbot_cli.config import load_settings
+from chatbot_cli.engine.base import GenerationRequest
+from chatbot_cli.engine.ctransformers import (
+    INSTALL_HINT,
+    CTransformersEngine,
+    check_header,
+    describe_model,
+    render_prompt,
+)
+from chatbot_cli.engine.registry import build_engine, model_infos
+from chatbot_cli.errors import ConfigError
+from tests.tinymodel import write_tiny_model
+
+HAS_CTRANSFORMERS = importlib.util.find_spec("ctransformers") is not None
+
+
+@pytest.fixture(scope="module")
+def v2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("ct") / "tiny-v2.gguf", version=2)
+
+
+def test_gguf_v3_is_refused_before_the_library_sees_it(tiny_model: Path) -> None:
+    with pytest.raises(ConfigError, match="GGUF version 3.*llamacpp engine"):
+        check_header(tiny_model)
+    with pytest.raises(ConfigError, match="GGUF version 3"):
+        build_engine(load_settings(model=str(tiny_model), engine="ctransformers"))
+
+
+def test_gguf_v2_llama_and_legacy_ggml_are_accepted(v2_model: Path, tmp_path: Path) -> None:
+    model_type, meta = check_header(v2_model)
+    assert model_type == "gguf" and meta["general.architecture"] == "llama"
+    legacy = tmp_path / "old.bin"
+    legacy.write_bytes(b"tjgg" + (3).to_bytes(4, "little") + b"\0" * 64)
+    assert check_header(legacy) == ("llama", {})
+
+
+def test_other_files_are_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x7fELF" + b"\0" * 64)
+    with pytest.raises(ConfigError, match="not a GGUF or GGML"):
+        check_header(junk)
+    future = tmp_path / "v4.gguf"
+    future.write_bytes(b"GGUF" + (4).to_bytes(4, "little") + b"\0" * 16)
+    with pytest.raises(ConfigError, match="version 4"):
+        check_header(future)
+
+
+def test_non_llama_v2_model_is_refused(v2_model: Path, tmp_path: Path) -> None:
+    data = v2_model.read_bytes()
+    # Same length as "llama", so the metadata layout is unchanged.
+    other = tmp_path / "other.gguf"
+    other.write_bytes(data.replace(b"llama", b"gpt2x", 1))
+    with pytest.raises(ConfigError, match="'gpt2x' model"):
+        check_header(other)
+
+
+def test_describe_model_uses_one_slot(v2_model: Path) -> None:
+    settings = load_settings(model=str(v2_model), engine="ctransformers", n_ctx=1024, parallel=4)
+    info = describe_model(settings)
+    assert (info.id, info.context_length) == ("tiny-v2", 1024)
+    assert model_infos(settings) == [info]
+
+
+def test_missing_library_is_a_config_error_naming_the_extra(
+    v2_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ctransformers", None)  # import fails as if not installed
+    engine = build_engine(load_settings(model=str(v2_model), engine="ctransformers"))
+    assert isinstance(engine, CTransformersEngine)
+    with pytest.raises(ConfigError) as info:
+        asyncio.run(engine.start())
+    assert INSTALL_HINT in info.value.message
+
+
+def test_render_prompt_formats() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+    chatml = render_prompt(messages, None)
+    assert chatml.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    llama2 = render_prompt(messages, "{{ '[INST] ' + content + ' [/INST]' }}")
+    assert llama2 == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]"
+
+
+@pytest.mark.skipif(not HAS_CTRANSFORMERS, reason="ctransformers is not installed")
+def test_streams_from_a_v2_model(v2_model: Path) -> None:
+    async def scenario() -> None:
+        engine = build_engine(load_settings(model=str(v2_model), engine="ctransformers"))
+        await engine.start()
+        try:
+            request = GenerationRequest(
+                messages=[{"role": "user", "content": "hello"}], max_tokens=5, temperature=0.0
+            )
+            chunks = [c async for c in engine.stream("tiny-v2", request)]
+            assert chunks[-1].finish_reason == "length"
+            assert chunks[-1].completion_tokens == 5
+            assert engine.stats()["slots"] == 1
+        finally:
+            await engine.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(not HAS_CTRANSFORMERS, reason="ctransformers is not installed")
+def test_cancelling_frees_the_single_slot_and_stop_strings_apply(v2_model: Path) -> None:
+    async def scenario() -> None:
+        engine = build_engine(
+            load_settings(model=str(v2_model), engine="ctransformers", queue_size=0)
+        )
+        await engine.start()
+        try:
+            hello = [{"role": "user", "content": "hello"}]
+            stream = engine.stream("tiny-v2", GenerationRequest(messages=hello, max_tokens=1500))
+            assert (await anext(stream)).content  # type: ignore[call-overload]
+            assert engine.stats()["busy_slots"] == 1
+            await stream.aclose()  # type: ignore[attr-defined]
+            for _ in range(200):
+                if engine.stats()["busy_slots"] == 0:
+                    break
+                await asyncio.sleep(0.005)
+            assert engine.stats()["busy_slots"] == 0
+            greedy = GenerationRequest(messages=hello, max_tokens=12, temperature=0.0, seed=1)
+            full = "".join([c.content async for c in engine.stream("tiny-v2", greedy)])
+            greedy.stop = [full[4:6]]
+            cut = [c async for c in engine.stream("tiny-v2", greedy)]
+            assert "".join(c.content for c in cut) == full[: full.index(full[4:6])]
+            assert cut[-1].finish_reason == "stop"
+        finally:
+            await engine.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,110 @@
+"""/metrics: public, per-app registry, request counts by route template, token and latency
+instruments, engine gauges read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live import LiveServer
+from tests.server.test_openai_serving import HEADERS, ScriptedEngine, make_app
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_each_app_has_its_own_registry(anyio_backend: str) -> None:
+    first, second = make_app(ScriptedEngine()), make_app(ScriptedEngine())
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=first), base_url="http://t", headers=HEADERS
+    ) as c:
+        assert (await c.post("/v1/chat/completions", json=body)).status_code == 200
+        one = (await c.get("/metrics")).text
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=second), base_url="http://t"
+    ) as c:
+        other = (await c.get("/metrics")).text
+    assert value(one, "chatbot_tokens_generated_total") == 3
+    assert value(other, "chatbot_tokens_generated_total") == 0
+    assert value(one, "chatbot_engine_slots") == 4
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(home=tmp_path_factory.mktemp("metrics"), model=tiny_model).start()
+    yield live
+    live.kill()
+
+
+@pytest.mark.e2e
+def test_metrics_end_to_end(server: LiveServer) -> None:
+    before = httpx.get(server.url + "/metrics")  # public: no key needed
+    assert before.status_code == 200
+    assert before.headers["content-type"].startswith("text/plain")
+    url = server.url + "/v1/chat/completions"
+    msgs = [{"role": "user", "content": "hi"}]
+    assert (
+        httpx.post(
+            url,
+            json={"model": "default", "messages": msgs, "max_tokens": 7},
+            headers=server.headers,
+        ).status_code
+        == 200
+    )
+    with httpx.stream(
+        "POST",
+        url,
+        json={"model": "default", "messages": msgs, "max_tokens": 5, "stream": True},
+        headers=server.headers,
+    ) as r:
+        r.read()
+    assert (
+        httpx.post(url, json={"model": "x", "messages": msgs}, headers=server.headers).status_code
+        == 404
+    )
+    httpx.get(server.url + "/no/such/path")
+    after = httpx.get(server.url + "/metrics").text
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before.text, name, **labels)
+
+    assert delta("chatbot_tokens_generated_total") == 12
+    assert (
+        delta(
+            "chatbot_http_requests_total", route="/v1/chat/completions", method="POST", status="200"
+        )
+        == 2
+    )
+    assert (
+        delta(
+            "chatbot_http_requests_total", route="/v1/chat/completions", method="POST", status="404"
+        )
+        == 1
+    )
+    assert (
+        delta("chatbot_http_requests_total", route="<unmatched>", method="GET", status="404") == 1
+    )
+    assert delta("chatbot_chat_completions_total", stream="false", outcome="ok") == 1
+    assert delta("chatbot_chat_completions_total", stream="true", outcome="ok") == 1
+    assert delta("chatbot_time_to_first_token_seconds_count", stream="true") == 1
+    assert delta("chatbot_time_to_first_token_seconds_count", stream="false") == 1
+    assert delta("chatbot_chat_completion_duration_seconds_count", stream="true") == 1
+    assert value(after, "chatbot_engine_slots") >= 1
+    assert value(after, "chatbot_engine_busy_slots") == 0
+    assert value(after, "chatbot_engine_queue_depth") == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import httpx
@@ -81,6 +81,13 @@ class Client:
             body = response.json()
         except ValueError:
             body = None
+        if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
+            # /graphql answers transport-level 4xx with GraphQL errors, not the OpenAI envelope.
+            first = body["errors"][0] if isinstance(body["errors"][0], dict) else {}
+            code = (first.get("extensions") or {}).get("code")
+            raise GraphQLError(
+                str(first.get("message") or f"HTTP {response.status_code}"), code=code
+            )
         exc = from_envelope(response.status_code, body)
         if isinstance(exc, AuthenticationFailed):
             exc.message = (
@@ -124,7 +131,7 @@ class Client:
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/chat/completions", json={**body, "stream": False}).json()  # type: ignore[no-any-return]
 
-    def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream_chat(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Yield each `chat.completion.chunk` dict; ends at `[DONE]`. An error event raises."""
         from httpx_sse import connect_sse
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'chatbot.db'}"
+        return f"sqlite:///{self.data_dir / 'chatbot.db'}"
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None

@@ -21,7 +21,7 @@ def test_defaults(isolated_env: Path) -> None:
     assert s.host == "127.0.0.1"
     assert s.port == 8000
     assert s.api_key is None
-    assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert s.effective_database_url.startswith("sqlite:///")
     assert s.effective_database_url.endswith("chatbot.db")
 
 

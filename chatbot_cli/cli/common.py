@@ -25,7 +25,8 @@ def settings(**overrides: Any) -> Settings:
     from chatbot_cli.config import load_settings
 
     try:
-        return load_settings(**{**GLOBAL, **overrides})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return load_settings(**{**GLOBAL, **given})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "config"

@@ -147,7 +147,11 @@ class MarkdownRenderer:
     def feed(self, delta: str) -> None:
         self.text += delta
         pending = self.text[self._committed :]
-        cut = stable_prefix_end(pending)
+        # A block can only become finished when a line ends or the next line gets its first
+        # character; skipping the scan otherwise keeps long code blocks linear.
+        line_start = pending.rfind("\n") + 1
+        head = pending[line_start : max(line_start, len(pending) - len(delta))]
+        cut = stable_prefix_end(pending) if "\n" in delta or not head.strip() else 0
         if cut:
             self._commit(pending[:cut])
             self._committed += cut

@@ -67,6 +67,24 @@ def _Server(config: object) -> Any:  # noqa: N802 - reads like the class it buil
     return server
 
 
+def _migrate(url: str) -> None:
+    """Open the database and apply pending migrations before uvicorn starts, so a bad URL or an
+    unreachable database is one clear line, not a lifespan traceback."""
+    import asyncio
+
+    from chatbot_cli.db.session import Database
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await database.connect()
+            await database.upgrade()
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port to bind (default 8000)."),
@@ -138,6 +156,7 @@ def serve(
         from chatbot_cli.engine.registry import check_models
 
         check_models(s)
+        _migrate(s.effective_database_url)
         if not s.no_auth:
             _, written = ensure_server_key(s)
             if written is not None:

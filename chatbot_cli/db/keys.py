@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatbot_cli.db.models import DEFAULT_OWNER, api_keys, utcnow
@@ -68,46 +68,49 @@ async def create_key(db: Database, name: str, key_hash: str) -> KeyRecord:
 
 
 async def _store_key(db: Database, name: str, key_hash: str, now: datetime) -> None:
-    async with db.write() as conn:
-        row = (
-            await conn.execute(select(api_keys.c.revoked_at).where(api_keys.c.name == name))
-        ).first()
+    def store(conn: Connection) -> None:
+        row = conn.execute(select(api_keys.c.revoked_at).where(api_keys.c.name == name)).first()
         if row is not None and row.revoked_at is None:
             raise InvalidRequest(
                 f"A key named '{name}' already exists; revoke it first.", param="name"
             )
         values = {"key_hash": key_hash, "created_at": now, "last_used_at": None}
         if row is None:
-            await conn.execute(insert(api_keys).values(name=name, **values))
+            conn.execute(insert(api_keys).values(name=name, **values))
         else:
-            await conn.execute(
+            conn.execute(
                 update(api_keys).where(api_keys.c.name == name).values(revoked_at=None, **values)
             )
+
+    await db.write(store)
 
 
 async def list_keys(db: Database) -> list[KeyRecord]:
     stmt = select(
         api_keys.c.name, api_keys.c.created_at, api_keys.c.last_used_at, api_keys.c.revoked_at
     ).order_by(api_keys.c.name)
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+    rows = await db.read(lambda conn: conn.execute(stmt).all())
     return [KeyRecord(r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
 
 
 async def revoke_key(db: Database, name: str) -> bool:
     """Revoke the key; False when it was already revoked. Unknown name → NotFound."""
-    async with db.write() as conn:
-        result = await conn.execute(
+
+    def revoke(conn: Connection) -> bool | None:
+        result = conn.execute(
             update(api_keys)
             .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
         if result.rowcount:
             return True
-        exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.name == name))).first()
-    if exists is None:
+        exists = conn.execute(select(api_keys.c.id).where(api_keys.c.name == name)).first()
+        return False if exists is not None else None
+
+    revoked = await db.write(revoke)
+    if revoked is None:
         raise NotFound(f"No API key named '{name}'.")
-    return False
+    return revoked
 
 
 async def lookup_owner(db: Database, key_hash: str) -> str | None:
@@ -116,14 +119,11 @@ async def lookup_owner(db: Database, key_hash: str) -> str | None:
     stmt = select(api_keys.c.id, api_keys.c.name, api_keys.c.last_used_at).where(
         api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
     )
-    async with db.read() as conn:
-        row = (await conn.execute(stmt)).first()
+    row = await db.read(lambda conn: conn.execute(stmt).first())
     if row is None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
-        async with db.write() as conn:
-            await conn.execute(
-                update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now)
-            )
+        touch = update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now)
+        await db.write(lambda conn: conn.execute(touch))
     return str(row.name)

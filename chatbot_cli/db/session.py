@@ -1,23 +1,27 @@
-"""The async `Database`: engine, SQLite pragmas, the writer lock and Alembic migrations.
+"""The async `Database`: engines, SQLite pragmas, the single SQLite writer and Alembic migrations.
 
-SQLite allows one writer at a time; instead of letting concurrent requests collide on the file lock
-("database is locked"), writers in this process queue on one asyncio lock. WAL keeps readers off
-that queue, and a committed transaction is in the WAL before the response goes out, so it survives
-the server being killed.
+Queries are plain synchronous functions of a SQLAlchemy `Connection`, run by `Database.read` and
+`Database.write` in one transaction each:
+- PostgreSQL: on the asyncpg engine, through `AsyncConnection.run_sync`.
+- SQLite: on the stdlib driver in worker threads. The whole transaction runs in one hop to a thread
+  (aiosqlite would hop for every cursor, execute, fetch, commit and reset, and under load each hop
+  waits for the GIL). Writes go to one dedicated thread, so writers queue instead of colliding on
+  the file lock ("database is locked"); WAL keeps readers off that queue. A committed transaction
+  is in the WAL before the response goes out, so it survives the server being killed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from chatbot_cli.errors import ConfigError
@@ -25,7 +29,10 @@ from chatbot_cli.errors import ConfigError
 if TYPE_CHECKING:
     from alembic.config import Config
 
+T = TypeVar("T")
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_READERS = 4
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -69,43 +76,47 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        self._engine: AsyncEngine | None = None
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self._writer: AsyncConnection | None = None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("Database.connect() has not been called")
-        return self._engine
+        self._async: AsyncEngine | None = None
+        self._sync: Engine | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
 
     async def connect(self) -> None:
-        if self._engine is not None:
+        if self._async is not None or self._sync is not None:
             return
-        kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
-            path = make_url(self.url).database
-            if not path or path == ":memory:":
-                # One shared connection, or every checkout would see a different empty database.
-                kwargs["poolclass"] = StaticPool
-            else:
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         try:
-            self._engine = create_async_engine(self.url, **kwargs)
+            if self.is_sqlite:
+                self._connect_sqlite()
+            else:
+                self._async = create_async_engine(
+                    self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigError(f"Cannot use database URL {redact(self.url)}: {exc}") from None
-        if self.is_sqlite:
-            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+
+    def _connect_sqlite(self) -> None:
+        url = make_url(self.url).set(drivername="sqlite")
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if not url.database or url.database == ":memory:":
+            # One shared connection, or every checkout would see a different empty database.
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._sync = create_engine(url, **kwargs)
+        event.listen(self._sync, "connect", _sqlite_pragmas)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatbot-db-writer")
+        self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="chatbot-db-reader")
 
     async def dispose(self) -> None:
-        if self._writer is not None:
-            await self._writer.close()
-            self._writer = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._async is not None:
+            await self._async.dispose()
+            self._async = None
+        if self._sync is not None:
+            for pool in (self._writer, self._readers):
+                if pool is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+            self._sync.dispose()
+            self._sync = None
 
     async def __aenter__(self) -> Database:
         await self.connect()
@@ -114,50 +125,70 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.dispose()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    def _require(self) -> None:
+        if self._async is None and self._sync is None:
+            raise RuntimeError("Database.connect() has not been called")
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One short transaction, committed on exit (rolled back on error)."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock:
-            # One long-lived writer connection: no pool checkout, no reset-on-return rollback,
-            # which on aiosqlite are each a round trip to its thread.
-            writer = self._writer
-            if writer is None or writer.closed or writer.invalidated:
-                writer = self._writer = await self.engine.connect()
-            try:
-                async with writer.begin():
-                    yield writer
-            except BaseException:
-                if writer.invalidated:
-                    self._writer = None
-                    await writer.close()
-                raise
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` for reading."""
+        self._require()
+        if self._sync is not None:
+            engine = self._sync
+
+            def job() -> T:
+                with engine.connect() as conn:
+                    return fn(conn)
+
+            return await asyncio.get_running_loop().run_in_executor(self._readers, job)
+        assert self._async is not None
+        async with self._async.connect() as conn:
+            return await conn.run_sync(fn)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` in one transaction, committed before this returns (rolled back
+        if `fn` raises)."""
+        self._require()
+        if self._sync is not None:
+            engine = self._sync
+
+            def job() -> T:
+                with engine.begin() as conn:
+                    return fn(conn)
+
+            return await asyncio.get_running_loop().run_in_executor(self._writer, job)
+        assert self._async is not None
+        async with self._async.begin() as conn:
+            return await conn.run_sync(fn)
 
     async def ping(self) -> bool:
         try:
             async with asyncio.timeout(5):
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+                await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
             return True
         except (SQLAlchemyError, OSError, TimeoutError, RuntimeError):
             return False
 
     # -- migrations ----------------------------------------------------------------------------
 
-    async def _run_sync(self, fn: Any, *args: Any) -> Any:
+    async def _migrate(self, fn: Callable[[Connection], T]) -> T:
+        def job(conn: Connection) -> T:
+            result = fn(conn)
+            conn.commit()
+            return result
+
         try:
-            async with self.engine.connect() as conn:
-                result = await conn.run_sync(fn, *args)
-                await conn.commit()
-                return result
+            if self._sync is not None:
+                engine = self._sync
+
+                def run() -> T:
+                    with engine.connect() as conn:
+                        return job(conn)
+
+                return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+            self._require()
+            assert self._async is not None
+            async with self._async.connect() as conn:
+                return await conn.run_sync(job)
         except (DBAPIError, OSError) as exc:
             reason = getattr(exc, "orig", None) or exc
             raise ConfigError(f"Cannot open the database at {redact(self.url)}: {reason}") from None
@@ -170,7 +201,7 @@ class Database:
 
             command.upgrade(alembic_config(conn), revision)
 
-        await self._run_sync(run)
+        await self._migrate(run)
 
     async def current(self) -> tuple[str | None, str | None]:
         """(revision the database is at, newest revision shipped)."""
@@ -183,8 +214,7 @@ class Database:
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
             return current, head
 
-        result: tuple[str | None, str | None] = await self._run_sync(run)
-        return result
+        return await self._migrate(run)
 
     async def revision(self, message: str, autogenerate: bool = True) -> list[str]:
         """Write a new migration file (diffed against the models); returns the paths written."""
@@ -198,5 +228,4 @@ class Database:
             items = scripts if isinstance(scripts, list) else [scripts]
             return [s.path for s in items if s is not None]
 
-        paths: list[str] = await self._run_sync(run)
-        return paths
+        return await self._migrate(run)

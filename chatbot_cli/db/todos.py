@@ -120,15 +120,13 @@ async def list_todos(
     stmt = stmt.order_by(todos.c.id.desc()).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+    rows = await db.read(lambda conn: conn.execute(stmt).all())
     return [_record(r) for r in rows]
 
 
 async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
     stmt = select(*_COLUMNS).where(todos.c.id == todo_id, todos.c.owner == owner)
-    async with db.read() as conn:
-        row = (await conn.execute(stmt)).first()
+    row = await db.read(lambda conn: conn.execute(stmt).first())
     return _record(row) if row is not None else None
 
 
@@ -140,9 +138,7 @@ async def create_todo(db: Database, owner: str, title: str) -> TodoRecord:
         .values(title=title, completed=False, created_at=now, updated_at=now, owner=owner)
         .returning(*_COLUMNS)
     )
-    async with db.write() as conn:
-        row = (await conn.execute(stmt)).one()
-    return _record(row)
+    return _record(await db.write(lambda conn: conn.execute(stmt).one()))
 
 
 async def update_todo(
@@ -168,22 +164,18 @@ async def update_todo(
         .values(**values)
         .returning(*_COLUMNS)
     )
-    async with db.write() as conn:
-        row = (await conn.execute(stmt)).first()
+    row = await db.write(lambda conn: conn.execute(stmt).first())
     return _record(row) if row is not None else None
 
 
 async def delete_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
     """Delete and return the todo; None when the owner has no such todo."""
     stmt = delete(todos).where(todos.c.id == todo_id, todos.c.owner == owner).returning(*_COLUMNS)
-    async with db.write() as conn:
-        row = (await conn.execute(stmt)).first()
+    row = await db.write(lambda conn: conn.execute(stmt).first())
     return _record(row) if row is not None else None
 
 
 async def clear_completed(db: Database, owner: str) -> int:
     """Delete the owner's completed todos; returns how many went."""
     stmt = delete(todos).where(todos.c.owner == owner, todos.c.completed.is_(True))
-    async with db.write() as conn:
-        result = await conn.execute(stmt)
-    return int(result.rowcount or 0)
+    return await db.write(lambda conn: int(conn.execute(stmt).rowcount or 0))

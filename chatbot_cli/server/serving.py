@@ -211,7 +211,9 @@ async def create_chat_completion(request: Request, body: ChatCompletionRequest) 
     settings: Settings = request.app.state.settings
     check_limits(body, settings)
     engine = get_engine(request)
-    find_model(body.model, engine.models)  # a clear 404 before any slot is taken
+    models = engine.models
+    if models:  # an upstream that could not list its models yet forwards and reports why
+        find_model(body.model, models)  # a clear 404 before any slot is taken
     fan = FanOut(engine, body.model, generation_requests(body))
     if body.stream:
         return await _stream(request, body, fan, started)

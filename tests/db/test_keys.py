@@ -33,8 +33,7 @@ def test_create_lookup_revoke(db_url: str) -> None:
 def test_only_the_hash_is_stored(db_url: str) -> None:
     async def scenario(db: Database) -> list[tuple[str, ...]]:
         await keys.create_key(db, "alice", hash_key("sk-secret-value"))
-        async with db.read() as conn:
-            rows = (await conn.execute(api_keys.select())).all()
+        rows = await db.read(lambda conn: conn.execute(api_keys.select()).all())
         return [tuple(str(v) for v in row) for row in rows]
 
     rows = run(db_url, scenario)
@@ -67,8 +66,8 @@ def test_last_used_is_refreshed_at_most_once_a_minute(db_url: str) -> None:
         await keys.lookup_owner(db, hash_key("k"))
         assert (await keys.list_keys(db))[0].last_used_at == first
         assert first is not None
-        async with db.write() as conn:
-            await conn.execute(update(api_keys).values(last_used_at=first - timedelta(minutes=5)))
+        backdate = update(api_keys).values(last_used_at=first - timedelta(minutes=5))
+        await db.write(lambda conn: conn.execute(backdate))
         await keys.lookup_owner(db, hash_key("k"))
         later = (await keys.list_keys(db))[0].last_used_at
         assert later is not None and later > first - timedelta(minutes=5)

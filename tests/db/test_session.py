@@ -31,11 +31,10 @@ def test_sqlite_file_parent_created_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "chatbot.db"
 
     async def scenario(db: Database) -> dict[str, object]:
-        async with db.read() as conn:
-            return {
-                name: (await conn.execute(text(f"PRAGMA {name}"))).scalar()
-                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
-            }
+        names = ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        return await db.read(
+            lambda conn: {name: conn.execute(text(f"PRAGMA {name}")).scalar() for name in names}
+        )
 
     pragmas = run(f"sqlite:///{path}", scenario)
     assert path.exists()

@@ -55,13 +55,25 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port `chatbot serve` binds")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data dir")
     data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file, logs")
+    db_pool_size: int = Field(10, ge=1, le=1000, description="PostgreSQL connections kept open")
+    db_max_overflow: int = Field(
+        20, ge=0, le=1000, description="Extra PostgreSQL connections opened under load"
+    )
+    db_pool_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request waits for a free database connection"
+    )
+    db_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait when opening a database connection"
+    )
     model: str | None = Field(None, description="Path to a GGUF file; default: embedded SmolLM2")
     engine: Literal["llamacpp", "ctransformers", "openai", "none"] = Field(
         "llamacpp", description="Inference backend ('none' serves todos only)"
     )
     parallel: int = Field(default_factory=_default_parallel, ge=1, le=64, description="Slots")
     queue_size: int = Field(16, ge=0, le=10_000, description="Requests waiting for a slot")
-    n_ctx: int = Field(4096, ge=64, description="Context window in tokens, shared by the slots")
+    n_ctx: int = Field(
+        4096, ge=64, description="KV cache tokens; each slot gets max(n_ctx/parallel, 1024)"
+    )
     threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads"
     )

@@ -260,4 +260,8 @@ def build_engine(settings: Settings) -> Engine:
         from chatbot_cli.engine.llamacpp import LlamaCppEngine
 
         return LlamaCppEngine(settings, model_infos(settings)[0])
+    if settings.engine == "openai":
+        from chatbot_cli.engine.upstream import UpstreamEngine
+
+        return UpstreamEngine.from_settings(settings)
     raise ConfigError(f"Unknown engine '{settings.engine}'")

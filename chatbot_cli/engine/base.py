@@ -25,6 +25,26 @@ class GenerationRequest:
     # Passed through untouched to backends that understand them (e.g. response_format).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def openai_body(self) -> dict[str, Any]:
+        """The request as an OpenAI-style streaming body (no `model`): what both llama.cpp's
+        handler and upstream servers take. Unset options are left out, so backends apply their
+        own defaults."""
+        body: dict[str, Any] = {**self.extra}
+        body["messages"] = self.messages
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        optional = {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "stop": list(self.stop) or None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
 
 @dataclass(slots=True)
 class Chunk:

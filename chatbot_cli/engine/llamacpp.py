@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -42,6 +43,7 @@ log = logging.getLogger("chatbot.engine")
 # tokens, so a worker in the middle of a long prompt evaluation can take a few seconds.
 JOIN_TIMEOUT = 30.0
 FINISH_REASONS = frozenset({"stop", "length"})
+SOCK_PREFIX = "chatbot-engine-"
 
 
 class _Job:
@@ -121,7 +123,9 @@ class LlamaCppEngine:
         params.cache_ram_mib = 256  # host-side prompt cache; llama.cpp's default is 8 GiB
         # llama.cpp always opens its own HTTP listener. Keep it off the network: a unix socket in
         # a private directory, protected by a key nobody knows, with the slots endpoint off.
-        self._sock_dir = Path(tempfile.mkdtemp(prefix="chatbot-", dir=_short_tmp()))
+        base = _short_tmp()
+        _sweep_stale_sock_dirs(base)
+        self._sock_dir = Path(tempfile.mkdtemp(prefix=f"{SOCK_PREFIX}{os.getpid()}-", dir=base))
         params.hostnames = [str(self._sock_dir / "engine.sock")]
         params.api_keys = [token_urlsafe(32)]
         params.endpoint_slots = False
@@ -173,7 +177,7 @@ class LlamaCppEngine:
         find_model(model, self.models)
         if self._closed or self._server is None:
             raise EngineFailure("The engine is not running")
-        body = _request_body(request)
+        body = request.openai_body()
         granted = await self._gate.acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -300,25 +304,6 @@ def _usage(
     return None, None
 
 
-def _request_body(request: GenerationRequest) -> dict[str, Any]:
-    body: dict[str, Any] = dict(request.extra)
-    body["messages"] = request.messages
-    body["stream"] = True
-    body["stream_options"] = {"include_usage": True}
-    optional = {
-        "max_tokens": request.max_tokens,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "seed": request.seed,
-        "presence_penalty": request.presence_penalty,
-        "frequency_penalty": request.frequency_penalty,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    if request.stop:
-        body["stop"] = list(request.stop)
-    return body
-
-
 def _map_error(err: Any, started: bool) -> ChatbotError:
     if not isinstance(err, dict):
         return EngineFailure(f"Engine error: {err}")
@@ -348,6 +333,35 @@ def _map_exception(exc: BaseException, started: bool) -> BaseException:
     if isinstance(exc, Exception):
         return EngineFailure(f"Generation failed: {exc}")
     return exc  # KeyboardInterrupt / SystemExit propagate as they are
+
+
+def _sweep_stale_sock_dirs(base: str) -> None:
+    """Remove socket dirs left by engines whose process died without closing (kill -9): the
+    pid is in the name, so a dir whose process is gone is safe to delete."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(SOCK_PREFIX):
+            continue
+        pid = name[len(SOCK_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        path = os.path.join(base, name)
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_uid == os.getuid():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _short_tmp() -> str:

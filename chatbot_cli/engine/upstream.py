@@ -201,24 +201,7 @@ class UpstreamEngine:
         return model
 
     def payload(self, model: str, request: GenerationRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {**request.extra}
-        body.update(
-            model=model,
-            messages=request.messages,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        optional = {
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "seed": request.seed,
-            "presence_penalty": request.presence_penalty,
-            "frequency_penalty": request.frequency_penalty,
-            "stop": request.stop or None,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
-        return body
+        return {**request.openai_body(), "model": model}
 
     async def _generate(self, model: str, request: GenerationRequest) -> AsyncIterator[Chunk]:
         granted = await self._gate.acquire()

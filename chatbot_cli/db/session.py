@@ -2,7 +2,10 @@
 
 Queries are plain synchronous functions of a SQLAlchemy `Connection`, run by `Database.read` and
 `Database.write` in one transaction each:
-- PostgreSQL: on the asyncpg engine, through `AsyncConnection.run_sync`.
+- PostgreSQL: on the asyncpg engine, through `AsyncConnection.run_sync`, with a configurable
+  pool (`PoolOptions`). Dead pooled connections are replaced at checkout, a connection lost
+  mid-transaction is retried once, and an unreachable server is `DatabaseUnavailable` (503),
+  never a 500; the pool reconnects by itself when the server is back.
 - SQLite: on the stdlib driver in worker threads. The whole transaction runs in one hop to a thread
   (aiosqlite would hop for every cursor, execute, fetch, commit and reset, and under load each hop
   waits for the GIL). Writes go to one dedicated thread, so writers queue instead of colliding on
@@ -13,27 +16,77 @@ Queries are plain synchronous functions of a SQLAlchemy `Connection`, run by `Da
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from chatbot_cli.errors import ConfigError
+from chatbot_cli.errors import ConfigError, Overloaded
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from chatbot_cli.config import Settings
+
 T = TypeVar("T")
+
+log = logging.getLogger("chatbot.db")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_READERS = 4
 BUSY_TIMEOUT_MS = 10_000
+# Any fixed number: replicas starting at once serialise their migrations on this lock.
+MIGRATION_LOCK_ID = 0x63686174626F74
+RETRY_PAUSE_S = 0.1
+
+
+class DatabaseUnavailable(Overloaded):
+    """The database cannot be reached (restarting, network, or every pooled connection busy):
+    a 503 the client may retry, never a 500."""
+
+    code = "database_unavailable"
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool for PostgreSQL (SQLite has its own fixed threads)."""
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PoolOptions:
+        return cls(
+            size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        )
+
+
+# SQLSTATEs that mean "no usable connection" rather than "bad statement": class 08 (connection
+# exception), 57P01-57P03 (admin/crash shutdown, starting up), 53300 (too many connections).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """A failure of the connection itself (not of the statement): the server went away, was
+    restarted, is starting up, or killed our backend."""
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        return bool(exc.connection_invalidated) or state.startswith(_UNAVAILABLE_STATES)
+    return isinstance(exc, OSError)
 
 
 def normalize_url(url: str) -> str:
@@ -73,9 +126,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
+        """`pool` defaults to the configured pool options (CHATBOT_DB_* / config file)."""
         self.url = normalize_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self.pool = pool
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -88,11 +143,29 @@ class Database:
             if self.is_sqlite:
                 self._connect_sqlite()
             else:
-                self._async = create_async_engine(
-                    self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
-                )
+                self._async = self._create_async_engine()
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigError(f"Cannot use database URL {redact(self.url)}: {exc}") from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.effective_database_url, PoolOptions.from_settings(settings))
+
+    def _create_async_engine(self) -> AsyncEngine:
+        if self.pool is None:
+            from chatbot_cli.config import load_settings
+
+            self.pool = PoolOptions.from_settings(load_settings())
+        return create_async_engine(
+            self.url,
+            pool_size=self.pool.size,
+            max_overflow=self.pool.max_overflow,
+            pool_timeout=self.pool.timeout,
+            # A pooled connection the server dropped (restart, idle timeout, terminated
+            # backend) is noticed and replaced at checkout instead of failing the request.
+            pool_pre_ping=True,
+            connect_args={"timeout": self.pool.connect_timeout},
+        )
 
     def _connect_sqlite(self) -> None:
         url = make_url(self.url).set(drivername="sqlite")
@@ -140,9 +213,7 @@ class Database:
                     return fn(conn)
 
             return await asyncio.get_running_loop().run_in_executor(self._readers, job)
-        assert self._async is not None
-        async with self._async.connect() as conn:
-            return await conn.run_sync(fn)
+        return await self._run_async(fn, commit=False)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` in one transaction, committed before this returns (rolled back
@@ -156,21 +227,74 @@ class Database:
                     return fn(conn)
 
             return await asyncio.get_running_loop().run_in_executor(self._writer, job)
+        return await self._run_async(fn, commit=True)
+
+    async def _run_async(
+        self, fn: Callable[[Connection], T], *, commit: bool, retry: bool = True
+    ) -> T:
+        """One transaction on the pool. A connection lost before the commit is retried once on
+        a fresh connection: the server rolled the transaction back, so running it again cannot
+        apply it twice. A failure during the commit itself is not retried (the outcome is
+        unknown). Still no connection on the second try: `DatabaseUnavailable` (503)."""
         assert self._async is not None
-        async with self._async.begin() as conn:
-            return await conn.run_sync(fn)
+        for attempt in (1, 2) if retry else (2,):
+            try:
+                async with self._async.connect() as conn:
+                    result = await conn.run_sync(fn)
+                    if not commit:
+                        return result
+                    return await self._commit(conn, result)
+            except PoolTimeout:
+                raise DatabaseUnavailable(
+                    "The database is busy: no free connection. Try again.", retry_after=1
+                ) from None
+            except (DBAPIError, OSError) as exc:
+                if not _is_disconnect(exc):
+                    raise
+                if attempt == 1:
+                    log.warning("database connection lost, retrying once: %s", _reason(exc))
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    continue
+                if retry:
+                    log.error("database unavailable: %s", _reason(exc))
+                raise DatabaseUnavailable(
+                    "The database is unavailable. Try again shortly.", retry_after=2
+                ) from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _commit(conn: AsyncConnection, result: T) -> T:
+        try:
+            await conn.commit()
+        except (DBAPIError, OSError) as exc:
+            if not _is_disconnect(exc):
+                raise
+            raise DatabaseUnavailable(
+                "The database connection was lost while saving; the change may not have been "
+                "saved. Check before retrying.",
+                retry_after=2,
+            ) from None
+        return result
 
     async def ping(self) -> bool:
         try:
             async with asyncio.timeout(5):
-                await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+                if self._async is not None:
+                    # Quiet and single-shot: a load balancer polls this while the database is
+                    # down, and each poll should neither wait for a retry nor log twice.
+                    await self._async_ping()
+                else:
+                    await self.read(_select_one)
             return True
-        except (SQLAlchemyError, OSError, TimeoutError, RuntimeError):
+        except (SQLAlchemyError, OSError, TimeoutError, RuntimeError, Overloaded):
             return False
+
+    async def _async_ping(self) -> None:
+        await self._run_async(_select_one, commit=False, retry=False)
 
     # -- migrations ----------------------------------------------------------------------------
 
-    async def _migrate(self, fn: Callable[[Connection], T]) -> T:
+    async def _migrate(self, fn: Callable[[Connection], T], *, lock: bool = False) -> T:
         def job(conn: Connection) -> T:
             result = fn(conn)
             conn.commit()
@@ -188,6 +312,12 @@ class Database:
             self._require()
             assert self._async is not None
             async with self._async.connect() as conn:
+                if lock:
+                    # Held until job commits: replicas or workers starting together migrate
+                    # one after the other, and the later ones find the schema already at head.
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                    )
                 return await conn.run_sync(job)
         except (DBAPIError, OSError) as exc:
             reason = getattr(exc, "orig", None) or exc
@@ -201,7 +331,7 @@ class Database:
 
             command.upgrade(alembic_config(conn), revision)
 
-        await self._migrate(run)
+        await self._migrate(run, lock=True)
 
     async def current(self) -> tuple[str | None, str | None]:
         """(revision the database is at, newest revision shipped)."""
@@ -229,3 +359,11 @@ class Database:
             return [s.path for s in items if s is not None]
 
         return await self._migrate(run)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def _select_one(conn: Connection) -> Any:
+    return conn.execute(text("SELECT 1")).scalar()

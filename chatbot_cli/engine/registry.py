@@ -218,8 +218,9 @@ def find_model(requested: str, models: list[ModelInfo]) -> ModelInfo:
     if requested == EMBEDDED_ID and models:
         return models[0]
     available = ", ".join(m.id for m in models) or "none (this server serves todos only)"
+    shown = requested if len(requested) <= 64 else requested[:64] + "..."  # never echo a huge id
     raise ModelNotFound(
-        f"The model '{requested}' does not exist. Available models: {available}", param="model"
+        f"The model '{shown}' does not exist. Available models: {available}", param="model"
     )
 
 

@@ -13,8 +13,10 @@ from pydantic import BaseModel
 
 from chatbot_cli.engine.base import ModelInfo
 from chatbot_cli.engine.registry import find_model
+from chatbot_cli.errors import ModelNotFound
 from chatbot_cli.server.deps import require_owner
 from chatbot_cli.server.protocol import (
+    MAX_MODEL_ID,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -57,6 +59,31 @@ def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolve(schema)  # type: ignore[no-any-return]
 
 
+# One server-sent event of a stream (before OpenAPI 3.2's itemSchema, `schema` describes each
+# event): its `data` is a chunk, an error envelope, or the final "[DONE]".
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "anyOf": [
+                            _inline_schema(ChatCompletionChunk),
+                            _inline_schema(ErrorResponse),
+                        ]
+                    },
+                },
+            ]
+        }
+    },
+}
+
+
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["openai"])
 
 
@@ -71,7 +98,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["o
     responses={
         200: {
             "description": "A completion, or (stream: true) server-sent events",
-            "content": {"text/event-stream": {"schema": _inline_schema(ChatCompletionChunk)}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         },
         **_ERRORS,
     },
@@ -116,5 +143,9 @@ async def list_models(request: Request) -> ModelList:
     responses={401: _ERRORS[401], 404: _ERRORS[404], "default": _ERRORS["default"]},
 )
 async def retrieve_model(request: Request, model: str) -> ModelCard:
+    if len(model) > MAX_MODEL_ID:
+        # No served id is this long (chat requests cap `model` the same way); echoing a 20 KB
+        # path back in the message would only help log flooding.
+        raise ModelNotFound(f"The model '{model[:40]}...' does not exist.", param="model")
     info = find_model(model, get_engine(request).models)
     return _card(info, _started(request))

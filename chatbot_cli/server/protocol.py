@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -51,15 +59,44 @@ def _role_alias(value: Any) -> Any:
     return "system" if value == "developer" else value
 
 
+# The documented schemas say what the validators really accept (a string or a list of parts),
+# so schema-driven clients and fuzzers agree with the server.
+_TEXT_PART = {
+    "type": "object",
+    "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+    "required": ["type", "text"],
+}
 MessageContent = Annotated[
     str,
     BeforeValidator(_join_text_parts),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": _TEXT_PART}]}),
     Field(description='Text, or a list of `{"type": "text", "text": ...}` parts (joined).'),
 ]
 
 
+MAX_MODEL_ID = 256
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" includes 390.0; strict mode alone would refuse it.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# Bounds go before the validator, so the JSON schema shows them as minimum/maximum.
+_NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
+_ChoiceCount = Annotated[int, Field(ge=1, le=8), BeforeValidator(_integral)]
+_Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
+
+
+# Strict: lax mode would turn `false` into 0.0 or "1" into 1, accepting what the documented schema
+# forbids (found by schemathesis).
+_STRICT = ConfigDict(extra="ignore", strict=True)
+
+
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = _STRICT
 
     role: Annotated[Literal["system", "user", "assistant"], BeforeValidator(_role_alias)] = Field(
         description="Who wrote the message ('developer' is accepted as 'system')."
@@ -68,7 +105,7 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = _STRICT
 
     include_usage: bool = Field(
         False, description="Send a final chunk with `usage` and an empty `choices` list."
@@ -80,6 +117,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -93,28 +131,42 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str = Field(min_length=1, max_length=256, description="A model id from /v1/models.")
+    model: str = Field(
+        min_length=1, max_length=MAX_MODEL_ID, description="A model id from /v1/models."
+    )
     messages: list[ChatMessage] = Field(min_length=1, description="The conversation so far.")
-    max_tokens: int | None = Field(
+    max_tokens: _NonNegativeInt | None = Field(
         None,
-        ge=0,
         description="Most tokens to generate. 0 or absent means the server default (until the "
         "model stops or the context is full).",
     )
-    max_completion_tokens: int | None = Field(
-        None, ge=0, description="Newer name of `max_tokens`; used when `max_tokens` is absent."
+    max_completion_tokens: _NonNegativeInt | None = Field(
+        None, description="Newer name of `max_tokens`; used when `max_tokens` is absent."
     )
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    n: int = Field(1, ge=1, le=8, description="How many independent choices to generate.")
+    n: _ChoiceCount = Field(1, description="How many independent choices to generate.")
     stream: bool = Field(False, description="Send server-sent events instead of one JSON body.")
     stream_options: StreamOptions | None = None
-    stop: list[str] | None = Field(
+    stop: Annotated[
+        list[str] | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                        "maxItems": 4,
+                    },
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(
         None, max_length=4, description="Up to 4 strings that end generation (or one string)."
     )
-    seed: int | None = Field(
-        None, ge=-(2**63), le=2**63 - 1, description="Same seed, same text; choice i uses seed + i."
-    )
+    seed: _Seed | None = Field(None, description="Same seed, same text; choice i uses seed + i.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     response_format: dict[str, Any] | None = Field(

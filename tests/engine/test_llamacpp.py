@@ -322,3 +322,32 @@ def test_interpreter_exit_during_generation_does_not_abort(long_model: Path) -> 
     )
     assert "exiting mid-generation" in proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_socket_dirs_of_dead_processes_are_swept(tiny_model: Path, tmp_path: Path) -> None:
+    from chatbot_cli.engine import llamacpp
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    base = llamacpp._short_tmp()
+    stale = Path(base) / f"{llamacpp.SOCK_PREFIX}{dead.stdout.strip()}-test"
+    stale.mkdir()
+    (stale / "engine.sock").touch()
+    mine = Path(base) / f"{llamacpp.SOCK_PREFIX}{os.getpid()}-test"
+    mine.mkdir()
+    try:
+
+        async def scenario() -> None:
+            async with running(tiny_model) as engine:
+                assert engine._sock_dir is not None
+                assert engine._sock_dir.name.startswith(f"{llamacpp.SOCK_PREFIX}{os.getpid()}-")
+
+        asyncio.run(scenario())
+        assert not stale.exists()
+        assert mine.exists()  # a live process's dir is left alone
+    finally:
+        mine.rmdir()

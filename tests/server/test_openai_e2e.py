@@ -139,7 +139,7 @@ def test_seed_header_form_and_seed_body(server: LiveServer) -> None:
             "n": 1,
             "stream": False,
         },
-        timeout=60,
+        timeout=180,
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["usage"]["completion_tokens"] > 1  # 0 means "no limit", not one token

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,15 @@ def _run(args: list[str], live: LiveServer) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=60, env=live.env)
 
 
-def test_seed_python_example(live_server: LiveServer, tmp_path: Path) -> None:
+@pytest.fixture
+def seed_server(start_server: Callable[..., LiveServer]) -> LiveServer:
+    # The seed examples set no max_tokens, so the tiny model writes until its context is full:
+    # a small context keeps that quick on a loaded machine.
+    return start_server(extra_args=["--n-ctx", "256"])
+
+
+def test_seed_python_example(seed_server: LiveServer, tmp_path: Path) -> None:
+    live_server = seed_server
     proxy = RecordingProxy(live_server.port)
     try:
         script = tmp_path / "seed_client.py"
@@ -148,7 +157,8 @@ def test_seed_python_example(live_server: LiveServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_seed_javascript_example(live_server: LiveServer, tmp_path: Path) -> None:
+def test_seed_javascript_example(seed_server: LiveServer, tmp_path: Path) -> None:
+    live_server = seed_server
     proxy = RecordingProxy(live_server.port)
     try:
         script = tmp_path / "seed_client.js"

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` measures the server and the CLI against floors and peers."""

@@ -1,0 +1,108 @@
+"""Figure 4: the todo API under load, against the trivial query through the same stack.
+
+The floor, `{ __typename }`, pays for everything createTodo does except the resolver and the
+database: HTTP, our middleware, auth, GraphQL parsing, validation and execution.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from bench.cli_latency import seed_todos
+from bench.common import ROOT, Context, Row, median, ms, ratio
+
+CONCURRENCY = 16
+FLOOR = "{ __typename }"
+CREATE = "mutation ($t: String!) { createTodo(title: $t) { id title completed createdAt } }"
+LIST = "{ todos(limit: 1000) { id title completed createdAt updatedAt } }"
+RPS_TARGET = 0.7
+P99_TARGET = 0.050
+ROWS = 1000
+
+
+def load(
+    ctx: Context, url: str, key: str, query: str, env: dict[str, str], variables: str = "{}"
+) -> dict[str, Any]:
+    duration = 2.0 if ctx.quick else 10.0
+    cmd = [sys.executable, "-m", "bench.loadgen", "--url", url + "/graphql", "--key", key]
+    cmd += ["--query", query, "--variables", variables, "--concurrency", str(CONCURRENCY)]
+    cmd += ["--duration", str(duration), "--warmup", "0.5" if ctx.quick else "1"]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    if result["errors"]:
+        ctx.log(f"{result['errors']} failed requests, first: {result['first_error']}")
+    return result
+
+
+def latency(url: str, headers: dict[str, str], query: str, runs: int) -> tuple[float, Any]:
+    """Median latency of one request at a time, and the last response's data."""
+    times: list[float] = []
+    data: Any = None
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for i in range(runs + 2):
+            t0 = time.perf_counter()
+            r = client.post("/graphql", json={"query": query})
+            elapsed = time.perf_counter() - t0
+            r.raise_for_status()
+            data = r.json()["data"]
+            if i >= 2:  # the first two warm the connection and the query caches
+                times.append(elapsed)
+    return median(times), data
+
+
+def count_todos(url: str, headers: dict[str, str]) -> int:
+    r = httpx.post(url + "/graphql", json={"query": "{ todos { id } }"}, headers=headers)
+    r.raise_for_status()
+    return len(r.json()["data"]["todos"])
+
+
+def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:
+    headers = {"Authorization": f"Bearer {key}"}
+    ctx.log(f"figure 4: floor {{ __typename }}, {CONCURRENCY} connections")
+    floor = load(ctx, url, key, FLOOR, env)
+    ctx.log(f"figure 4: createTodo, {CONCURRENCY} connections")
+    create = load(ctx, url, key, CREATE, env, json.dumps({"t": "load test"}))
+    have = count_todos(url, headers)
+    if have < ROWS:
+        seed_todos(url, headers, ROWS - have)
+    runs = 5 if ctx.quick else 20
+    list_median, data = latency(url, headers, LIST, runs)
+    rows = len(data["todos"])
+    floor_median, _ = latency(url, headers, FLOOR, runs)
+    r = ratio(create["rps"], floor["rps"])
+    failed = create["errors"] + floor["errors"]
+    return [
+        Row(
+            "4. createTodo req/s (16 conns)",
+            f"{create['rps']:.0f}/s",
+            f"{{ __typename }} {floor['rps']:.0f}/s",
+            r,
+            f"ratio ≥ {RPS_TARGET}",
+            r >= RPS_TARGET and not failed,
+            f"{failed} failed requests" if failed else "",
+        ),
+        Row(
+            "4. createTodo p50 / p99",
+            f"{ms(create['p50'])} / {ms(create['p99'])}",
+            f"floor {ms(floor['p50'])} / {ms(floor['p99'])}",
+            ratio(create["p99"], floor["p99"]),
+            f"p99 ≤ {P99_TARGET * 1000:.0f} ms",
+            create["p99"] <= P99_TARGET,
+        ),
+        Row(
+            f"4. todos → {rows} rows, median",
+            ms(list_median),
+            f"{{ __typename }} {ms(floor_median)}",
+            ratio(list_median, floor_median),
+            "—",
+            None,
+        ),
+    ]

@@ -99,7 +99,11 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
             rows += concurrency.rows(
                 runs["chatbot"], runs["llama.cpp server"], runs.get("llama-cpp-python"), peer_note
             )
-            extra += ["Concurrency detail (median round):", "", concurrency.detail(runs)]
+            extra += [
+                "Concurrency detail (best round of each server and level):",
+                "",
+                concurrency.detail(runs),
+            ]
         if 5 in figures:
             assert ours.proc is not None
             rss = memory.rss_mb(ours.proc.pid)

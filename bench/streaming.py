@@ -14,7 +14,6 @@ from bench.common import (
     Context,
     Row,
     StreamResult,
-    median,
     ms,
     openai_client,
     prompt,
@@ -82,8 +81,9 @@ async def _side_by_side(
 
 
 def rows(ctx: Context, engine_runs: list[StreamResult], http_runs: list[StreamResult]) -> list[Row]:
-    e_tok, h_tok = median(r.tok_s for r in engine_runs), median(r.tok_s for r in http_runs)
-    e_ttft, h_ttft = median(r.ttft for r in engine_runs), median(r.ttft for r in http_runs)
+    # Best of n on each side: load from elsewhere on the machine only ever slows a run down.
+    e_tok, h_tok = max(r.tok_s for r in engine_runs), max(r.tok_s for r in http_runs)
+    e_ttft, h_ttft = min(r.ttft for r in engine_runs), min(r.ttft for r in http_runs)
     tok_ratio = ratio(h_tok, e_tok)
     diff = h_ttft - e_ttft
     n = len(http_runs)
@@ -95,7 +95,7 @@ def rows(ctx: Context, engine_runs: list[StreamResult], http_runs: list[StreamRe
             tok_ratio,
             f"ratio ≥ {TOKS_TARGET}",
             tok_ratio >= TOKS_TARGET,
-            f"median of {n}, {ctx.max_tokens} tokens greedy, one client",
+            f"best of {n} each, alternating; {ctx.max_tokens} tokens greedy, one client",
         ),
         Row(
             "1. streaming TTFT, HTTP − in-process",

@@ -73,6 +73,13 @@ class Overloaded(ChatbotError):
         self.retry_after = retry_after
 
 
+class DatabaseUnavailable(Overloaded):
+    """The database cannot be reached (restarting, network, or every pooled connection busy):
+    a 503 the client may retry, never a 500."""
+
+    code = "database_unavailable"
+
+
 class EngineFailure(ChatbotError):
     status = 500
     type = "server_error"

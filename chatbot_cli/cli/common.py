@@ -52,9 +52,68 @@ def handle_errors() -> Iterator[None]:
         fail(str(exc), 1)
 
 
+# What a client command needs from the settings, with the defaults of config.Settings.
+_CLIENT_DEFAULTS: dict[str, Any] = {
+    "url": "http://127.0.0.1:8000",
+    "api_key": None,
+    "timeout": 600.0,
+}
+
+
+def client_config(url: str | None = None, api_key: str | None = None) -> dict[str, Any] | None:
+    """url, api_key and timeout by the precedence of config.Settings (flag > CHATBOT_* env > TOML
+    file > default), without building Settings: importing pydantic-settings alone costs more than
+    the rest of `chatbot todo list`. None if a value looks wrong (or the file cannot be read);
+    the caller then builds the full Settings, whose validation reports it."""
+    import os
+    import tomllib
+    from pathlib import Path
+
+    path = os.environ.get("CHATBOT_CONFIG")
+    if not path:
+        import platformdirs
+
+        path = str(Path(platformdirs.user_config_dir("chatbot")) / "config.toml")
+    try:
+        with Path(path).expanduser().open("rb") as fh:
+            file_values = tomllib.load(fh)
+    except FileNotFoundError:
+        file_values = {}
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    # pydantic-settings matches env names case-insensitively and ignores empty values.
+    env = {k.lower(): v for k, v in os.environ.items() if v and k.lower().startswith("chatbot_")}
+    flags = {**GLOBAL, **{k: v for k, v in (("url", url), ("api_key", api_key)) if v is not None}}
+    values: dict[str, Any] = {}
+    for name, default in _CLIENT_DEFAULTS.items():
+        if name in flags:
+            values[name] = flags[name]
+        elif f"chatbot_{name}" in env:
+            values[name] = env[f"chatbot_{name}"]
+        else:
+            values[name] = file_values.get(name, default)
+    if not isinstance(values["url"], str) or not values["url"]:
+        return None
+    if values["api_key"] is not None and not isinstance(values["api_key"], str):
+        return None
+    if isinstance(values["timeout"], bool):
+        return None
+    try:
+        values["timeout"] = float(values["timeout"])
+    except (TypeError, ValueError):
+        return None
+    if not 0 < values["timeout"] < float("inf"):
+        return None
+    values["url"] = values["url"].rstrip("/")
+    return values
+
+
 def make_client(url: str | None = None, api_key: str | None = None) -> Client:
     from chatbot_cli.client import Client
 
+    fast = client_config(url, api_key)
+    if fast is not None:
+        return Client(fast["url"], fast["api_key"] or None, timeout=fast["timeout"])
     s = settings(url=url, api_key=api_key)
     return Client(s.url, s.api_key_value(), timeout=s.timeout)
 

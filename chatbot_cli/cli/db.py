@@ -32,10 +32,11 @@ def run_on_database(fn: Callable[[Database], Awaitable[T]], *, upgrade: bool = F
 
     from chatbot_cli.db.session import Database, redact
 
-    url = settings().effective_database_url
+    configured = settings()
+    url = configured.effective_database_url
 
     async def main() -> T:
-        async with Database(url) as database:
+        async with Database.from_settings(configured) as database:
             if upgrade:
                 await database.upgrade()
             return await fn(database)

@@ -8,11 +8,14 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from chatbot_cli.cli.common import fail, handle_errors, settings
+
+if TYPE_CHECKING:
+    from chatbot_cli.config import Settings
 
 
 def is_loopback(host: str) -> bool:
@@ -67,7 +70,7 @@ def _Server(config: object) -> Any:  # noqa: N802 - reads like the class it buil
     return server
 
 
-def _migrate(url: str) -> None:
+def _migrate(s: Settings) -> None:
     """Open the database and apply pending migrations before uvicorn starts, so a bad URL or an
     unreachable database is one clear line, not a lifespan traceback."""
     import asyncio
@@ -75,7 +78,7 @@ def _migrate(url: str) -> None:
     from chatbot_cli.db.session import Database
 
     async def run() -> None:
-        database = Database(url)
+        database = Database.from_settings(s)
         try:
             await database.connect()
             await database.upgrade()
@@ -156,7 +159,7 @@ def serve(
         from chatbot_cli.engine.registry import check_models
 
         check_models(s)
-        _migrate(s.effective_database_url)
+        _migrate(s)
         if not s.no_auth:
             _, written = ensure_server_key(s)
             if written is not None:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from chatbot_cli.errors import ConfigError, Overloaded
+from chatbot_cli.errors import ConfigError, DatabaseUnavailable, Overloaded
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -47,13 +47,6 @@ BUSY_TIMEOUT_MS = 10_000
 # Any fixed number: replicas starting at once serialise their migrations on this lock.
 MIGRATION_LOCK_ID = 0x63686174626F74
 RETRY_PAUSE_S = 0.1
-
-
-class DatabaseUnavailable(Overloaded):
-    """The database cannot be reached (restarting, network, or every pooled connection busy):
-    a 503 the client may retry, never a 500."""
-
-    code = "database_unavailable"
 
 
 @dataclass(frozen=True)

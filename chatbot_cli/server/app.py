@@ -40,7 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from chatbot_cli.engine.registry import build_engine
 
     settings: Settings = app.state.settings
-    database = Database(settings.effective_database_url)
+    database = Database.from_settings(settings)
     await database.connect()
     await database.upgrade()
     app.state.database = database

@@ -15,18 +15,19 @@ import httpx
 import pytest
 
 from tests.live import LiveServer
-from tests.scale.pgcluster import fresh_database
+from tests.scale.pgcluster import fresh_database, run_admin
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+def database_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     if request.param == "sqlite":
-        yield {}  # the default: chatbot.db in the server's data dir, shared by the workers
+        yield []  # the default: chatbot.db in the server's data dir, shared by the workers
         return
+    # As a flag: `serve` must hand it on to the worker processes.
     for url in fresh_database():
-        yield {"CHATBOT_DATABASE_URL": url}
+        yield ["--database-url", url]
 
 
 def workers_of(pid: int) -> list[int]:
@@ -69,9 +70,9 @@ def post(server: LiveServer, query: str) -> dict:
 
 
 def test_two_workers_serve_and_share_todos(
-    start_server: Callable[..., LiveServer], database_env: dict[str, str]
+    start_server: Callable[..., LiveServer], database_args: list[str]
 ) -> None:
-    server = start_server(extra_args=["--workers", "2"], extra_env=database_env)
+    server = start_server(extra_args=["--workers", "2", *database_args])
     assert server.proc is not None
     deadline = time.monotonic() + 30
     while len(pids := workers_of(server.proc.pid)) < 2:
@@ -130,3 +131,5 @@ def test_two_workers_serve_and_share_todos(
     assert len(post(server, "{ todos { id } }")["todos"]) == 101
     assert workers_of(server.proc.pid) == pids  # neither worker was replaced
     assert "database is locked" not in server.log()
+    if database_args:  # the workers really used PostgreSQL, not a SQLite file of their own
+        assert run_admin(database_args[1], "SELECT count(*) FROM todos") == 101

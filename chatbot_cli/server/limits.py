@@ -20,6 +20,11 @@ from chatbot_cli.errors import error_envelope
 access_log = logging.getLogger("chatbot.access")
 
 _MAX_REQUEST_ID = 128
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body is larger than the {limit} byte limit."
 
 
 class BodyTooLarge(HTTPException):
@@ -27,7 +32,7 @@ class BodyTooLarge(HTTPException):
     FastAPI turns any other exception raised during body parsing into a generic 400."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body is larger than the {limit} byte limit.")
+        super().__init__(413, _too_large(limit))
 
 
 def _valid_request_id(value: bytes) -> str | None:
@@ -56,10 +61,20 @@ class RequestContextMiddleware:
         status = 0
         limit = self.max_body_bytes
 
+        header_bytes = sum(len(k) + len(v) for k, v in scope.get("headers") or [])
+        if header_bytes > MAX_HEADER_BYTES:
+            # uvicorn's httptools parser has no header cap of its own; h11's applies only with
+            # --http h11. Refuse here so nothing downstream ever handles giant headers.
+            status = 431
+            message = f"Request headers are larger than the {MAX_HEADER_BYTES} byte limit."
+            await self._reject(send, request_id, 431, message, "headers_too_large")
+            self._log(scope, status, started, request_id)
+            return
+
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             status = 413
-            await self._reject(send, request_id, limit)
+            await self._reject(send, request_id, 413, _too_large(limit), "request_too_large")
             self._log(scope, status, started, request_id)
             return
 
@@ -92,24 +107,17 @@ class RequestContextMiddleware:
         except BodyTooLarge:
             if not response_started:
                 status = 413
-                await self._reject(send, request_id, limit)
+                await self._reject(send, request_id, 413, _too_large(limit), "request_too_large")
         finally:
             self._log(scope, status, started, request_id)
 
     @staticmethod
-    async def _reject(send: Send, request_id: str, limit: int) -> None:
-        body = json.dumps(
-            error_envelope(
-                f"Request body is larger than the {limit} byte limit.",
-                "invalid_request_error",
-                None,
-                "request_too_large",
-            )
-        ).encode()
+    async def _reject(send: Send, request_id: str, status: int, message: str, code: str) -> None:
+        body = json.dumps(error_envelope(message, "invalid_request_error", None, code)).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -108,3 +108,10 @@ def test_cors_off_by_default_and_allow_list(start_server: Callable[..., LiveServ
     assert "access-control-allow-credentials" not in r.headers
     r = httpx.options(other.url + "/v1/chat/completions", headers=pre)
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_huge_headers_are_refused(live_server: LiveServer) -> None:
+    r = httpx.get(live_server.url + "/health", headers={"X-Big": "a" * 100_000})
+    assert r.status_code == 431
+    assert r.json()["error"]["code"] == "headers_too_large"
+    assert httpx.get(live_server.url + "/health").status_code == 200

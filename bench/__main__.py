@@ -24,13 +24,17 @@ from bench.common import Context, Row, isolated_env, render_table  # noqa: E402
 
 PEERS = ("llama-cpp-python",)
 PEER_INSTALL = (
-    'CMAKE_ARGS="-DGGML_NATIVE=ON" pip install "llama-cpp-python[server]==0.3.36" '
-    "(builds llama.cpp from source: about 12 minutes on 2 cores)"
+    'pip install "llama-cpp-python[server]==0.3.36" '
+    "(no wheel: it builds llama.cpp from source, about 12 minutes on 2 cores)"
 )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[2])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the chatbot server and CLI against floors and peers measured in "
+        "the same run; prints one table (figure, value, baseline, ratio, target, result).",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="A few iterations each, on the tiny test model."
     )

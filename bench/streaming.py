@@ -2,7 +2,8 @@
 
 The same prompt, greedy, max_tokens each, through `Engine.stream` in this process and through a
 `chatbot serve` process (same settings) read with `openai.AsyncOpenAI`, in alternation. Both
-sides get one warm-up request with the same prompt first, so both see the same prompt cache.
+sides get one warm-up request with the same prompt first, so both see the same prompt cache;
+each side's best run is compared, since load from elsewhere on the machine only slows runs down.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -20,19 +19,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-APP_NAME = "chatbot"
+from chatbot_cli.paths import (  # noqa: F401 - re-exported
+    APP_NAME,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    config_path,
+    default_data_dir,
+)
+
 SECRET_FIELDS = frozenset({"api_key", "upstream_key"})
-
-
-def config_path() -> Path:
-    override = os.environ.get("CHATBOT_CONFIG")
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def _default_parallel() -> int:
@@ -46,9 +41,9 @@ class Settings(BaseSettings):
     )
 
     # Client side
-    url: str = Field("http://127.0.0.1:8000", description="Server the CLI talks to")
+    url: str = Field(DEFAULT_URL, description="Server the CLI talks to")
     api_key: SecretStr | None = Field(None, description="Bearer key (server accepts, CLI sends)")
-    timeout: float = Field(600.0, gt=0, description="CLI request timeout in seconds")
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="CLI request timeout in seconds")
 
     # Server side
     host: str = Field("127.0.0.1", description="Address `chatbot serve` binds")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
+from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL, config_path
+
 if TYPE_CHECKING:
     from chatbot_cli.client import Client
     from chatbot_cli.config import Settings
@@ -53,11 +55,7 @@ def handle_errors() -> Iterator[None]:
 
 
 # What a client command needs from the settings, with the defaults of config.Settings.
-_CLIENT_DEFAULTS: dict[str, Any] = {
-    "url": "http://127.0.0.1:8000",
-    "api_key": None,
-    "timeout": 600.0,
-}
+_CLIENT_DEFAULTS: dict[str, Any] = {"url": DEFAULT_URL, "api_key": None, "timeout": DEFAULT_TIMEOUT}
 
 
 def client_config(url: str | None = None, api_key: str | None = None) -> dict[str, Any] | None:
@@ -67,15 +65,9 @@ def client_config(url: str | None = None, api_key: str | None = None) -> dict[st
     the caller then builds the full Settings, whose validation reports it."""
     import os
     import tomllib
-    from pathlib import Path
 
-    path = os.environ.get("CHATBOT_CONFIG")
-    if not path:
-        import platformdirs
-
-        path = str(Path(platformdirs.user_config_dir("chatbot")) / "config.toml")
     try:
-        with Path(path).expanduser().open("rb") as fh:
+        with config_path().open("rb") as fh:
             file_values = tomllib.load(fh)
     except FileNotFoundError:
         file_values = {}

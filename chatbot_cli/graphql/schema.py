@@ -143,6 +143,13 @@ def create_schema() -> strawberry.Schema:
     )
 
 
+async def _no_extra_context() -> None:
+    """Strawberry's default context getter is a plain function, which FastAPI runs in a worker
+    thread on every request; an async one that adds nothing keeps it on the loop (the default
+    context still carries the request)."""
+    return None
+
+
 class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
     """Transport errors (bad JSON, wrong content type, non-object body) become a 4xx with a JSON
     GraphQL error body instead of Strawberry's plain text, and never a 500."""
@@ -184,6 +191,7 @@ class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
 def create_graphql_router() -> GraphQLRouter[Any, Any]:
     return TodoGraphQLRouter(
         create_schema(),
+        context_getter=_no_extra_context,
         graphql_ide=None,
         subscription_protocols=(),
     )

@@ -1,0 +1,29 @@
+"""Where the config file and data live, and the client-side defaults.
+
+Kept free of pydantic so the CLI's fast path (`chatbot todo ...`) can read them without building
+Settings; `config.Settings` takes its defaults from here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "chatbot"
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 600.0
+
+
+def config_path() -> Path:
+    override = os.environ.get("CHATBOT_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))

@@ -259,9 +259,9 @@ def chat(
     tty = is_tty()
     try:
         if interactive:
-            from chatbot_cli.cli.interactive import run_session
+            from chatbot_cli.cli.interactive import Session
 
-            run_session(client, conversation, opts, s.data_dir, log=not no_log, tty=tty)
+            Session(client, conversation, opts, s.data_dir, log=not no_log, tty=tty).run()
             return
         conversation.add("user", text)
         with handle_errors():

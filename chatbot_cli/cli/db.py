@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from chatbot_cli.cli.common import fail, handle_errors, print_json, settings
+from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, print_json, settings
 
 if TYPE_CHECKING:
     from chatbot_cli.db.session import Database
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
     help="Database migrations (SQLite by default, or database_url / CHATBOT_DATABASE_URL).",
     no_args_is_help=True,
 )

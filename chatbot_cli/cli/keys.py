@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from chatbot_cli.cli.common import is_tty, print_json
+from chatbot_cli.cli.common import HELP_MARKUP, is_tty, print_json
 
 if TYPE_CHECKING:
     from chatbot_cli.db.keys import KeyRecord
     from chatbot_cli.db.session import Database
 
 app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
     help="Create, list and revoke API keys (stored as hashes in the local database).",
     no_args_is_help=True,
 )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import typer
 
-from chatbot_cli.cli.common import fail, handle_errors, is_tty, print_json, settings
+from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, is_tty, print_json, settings
 
 app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
     help="Show the models the server would serve with the current settings.",
     no_args_is_help=True,
 )

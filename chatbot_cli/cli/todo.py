@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from chatbot_cli.cli.common import fail, handle_errors, is_tty, make_client, print_json
+from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, is_tty, make_client, print_json
 
 app = typer.Typer(
+    rich_markup_mode=HELP_MARKUP,
     help="Add, list, complete and remove todos (talks to `chatbot serve`).",
     no_args_is_help=True,
 )

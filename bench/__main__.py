@@ -24,8 +24,9 @@ from bench.common import Context, Row, isolated_env, render_table  # noqa: E402
 
 PEERS = ("llama-cpp-python",)
 PEER_INSTALL = (
-    'pip install "llama-cpp-python[server]==0.3.36" '
-    "(no wheel: it builds llama.cpp from source, about 12 minutes on 2 cores)"
+    'python3.11 -m venv .peer && .peer/bin/pip install "llama-cpp-python[server]==0.3.36", '
+    "then add --peer-python .peer/bin/python (no wheel: it builds llama.cpp from source, "
+    "about 6-12 minutes on 2 cores)"
 )
 
 
@@ -40,6 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--peer", choices=PEERS, help="Also measure llama-cpp-python's server (install it first)."
+    )
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        default=Path(sys.executable),
+        help="Python that has llama-cpp-python installed (its own venv keeps its pinned "
+        "dependencies out of ours; default: this interpreter).",
     )
     parser.add_argument("--only", default="1,2,3,4,5", help="Comma-separated figures to run.")
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
@@ -71,6 +79,7 @@ def make_context(args: argparse.Namespace, work: Path) -> Context:
         threads=settings.threads,
         n_ctx_total=slot_ctx * settings.parallel,
         peer=args.peer,
+        peer_python=args.peer_python,
     )
 
 

@@ -50,6 +50,7 @@ class Context:
     threads: int
     n_ctx_total: int  # llama.cpp's n_ctx (all slots), exactly as our engine computes it
     peer: str | None = None
+    peer_python: Path = Path(sys.executable)
     verbose: bool = False
 
     @property

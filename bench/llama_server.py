@@ -72,16 +72,16 @@ def start(ctx: Context) -> Process:
 
 def start_llama_cpp_python(ctx: Context, slot_ctx: int) -> Process | None:
     """llama-cpp-python's server, if installed (it is not a dependency: see the README)."""
-    import importlib.util
     import subprocess
 
     from tests.live import free_port
 
-    if importlib.util.find_spec("llama_cpp") is None:
+    probe = [str(ctx.peer_python), "-c", "import llama_cpp.server"]
+    if subprocess.run(probe, capture_output=True).returncode != 0:
         return None
     port = free_port()
     log = ctx.work / "llama-cpp-python.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(ctx.model)]
+    cmd = [str(ctx.peer_python), "-m", "llama_cpp.server", "--model", str(ctx.model)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(slot_ctx)]
     cmd += ["--n_threads", str(ctx.threads), "--n_threads_batch", str(ctx.threads)]
     # Its default (True) silently ends every stream but the newest when requests overlap.

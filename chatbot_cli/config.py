@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     n_ctx: int = Field(
         4096, ge=64, description="KV cache tokens; each slot gets max(n_ctx/parallel, 1024)"
     )
+    prompt_cache_mib: int = Field(
+        0,
+        ge=0,
+        description="RAM (MiB) for prompts evicted from slots; 0 = off (each slot keeps its last)",
+    )
     threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads"
     )

@@ -74,18 +74,28 @@ def _migrate(s: Settings) -> None:
     """Open the database and apply pending migrations before uvicorn starts, so a bad URL or an
     unreachable database is one clear line, not a lifespan traceback."""
     import asyncio
+    import subprocess
 
     from chatbot_cli.db.session import Database
 
-    async def run() -> None:
+    async def at_head() -> bool:
         database = Database.from_settings(s)
         try:
             await database.connect()
-            await database.upgrade()
+            return await database.at_head()
         finally:
             await database.dispose()
 
-    asyncio.run(run())
+    if asyncio.run(at_head()):
+        return
+    # Alembic and the migration scripts stay in memory once imported (~11 MB for the server's
+    # whole life), so a first start or an upgrade migrates in a short-lived child process. It
+    # reads the same config; the URL is passed on because it may have come from a flag.
+    env = {**os.environ, "CHATBOT_DATABASE_URL": s.effective_database_url}
+    cmd = [sys.executable, "-m", "chatbot_cli", "db", "upgrade"]
+    code = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode
+    if code:
+        raise typer.Exit(code)  # the child printed the one-line reason
 
 
 def serve(

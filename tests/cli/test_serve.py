@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -92,3 +93,25 @@ def test_sigterm_exits_zero(live_server: LiveServer) -> None:
     assert live_server.proc is not None
     live_server.proc.send_signal(signal.SIGTERM)
     assert live_server.proc.wait(20) == 0
+
+
+def test_first_start_migrates_in_a_child_process(tmp_path: Path) -> None:
+    """The pre-flight migration of a new database runs Alembic in a child, so the server
+    process never holds it; the database is at head afterwards."""
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    code = (
+        "import sys\n"
+        "from chatbot_cli.cli.serve import _migrate\n"
+        "from chatbot_cli.config import Settings\n"
+        f"_migrate(Settings(database_url={url!r}))\n"
+        "assert 'alembic' not in sys.modules, 'alembic was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    current = subprocess.run(
+        [sys.executable, "-m", "chatbot_cli", "db", "current", "--json"],
+        env={**os.environ, "CHATBOT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(current)["pending"] is False

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlalchemy import Connection, inspect, text
 
 from chatbot_cli.db.session import Database
@@ -44,3 +48,40 @@ def test_schema_matches_models(db_url: str) -> None:
     changes, tables = run(db_url, scenario)
     assert changes == []
     assert {"todos", "api_keys", "alembic_version"} <= tables
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    """`HEAD_REVISION` lets a database at head skip Alembic: it must move with the migrations."""
+    from alembic.script import ScriptDirectory
+
+    from chatbot_cli.db.session import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_at_head_follows_the_schema(db_url: str) -> None:
+    async def scenario(db: Database) -> list[bool]:
+        seen = [await db.at_head()]
+        await db.upgrade("0001")
+        seen.append(await db.at_head())
+        await db.upgrade()
+        seen.append(await db.at_head())
+        return seen
+
+    assert run(db_url, scenario, upgrade=False) == [False, False, True]
+
+
+def test_upgrade_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    """Alembic stays in memory once imported; a server on a migrated database never needs it."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    run(url, lambda db: db.ping())
+    code = (
+        "import asyncio, sys\n"
+        "from chatbot_cli.db.session import Database\n"
+        "async def main():\n"
+        f"    async with Database({url!r}) as db:\n"
+        "        await db.upgrade()\n"
+        "asyncio.run(main())\n"
+        "assert 'alembic' not in sys.modules, 'alembic was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,9 +8,10 @@ Queries are plain synchronous functions of a SQLAlchemy `Connection`, run by `Da
   never a 500; the pool reconnects by itself when the server is back.
 - SQLite: on the stdlib driver in worker threads. The whole transaction runs in one hop to a thread
   (aiosqlite would hop for every cursor, execute, fetch, commit and reset, and under load each hop
-  waits for the GIL). Writes go to one dedicated thread, so writers queue instead of colliding on
-  the file lock ("database is locked"); WAL keeps readers off that queue. A committed transaction
-  is in the WAL before the response goes out, so it survives the server being killed.
+  waits for the GIL). Writes go through one writer (`_writer.GroupWriter`): the writes of one
+  event-loop turn share one transaction and one commit on one connection, so writers never
+  collide on the file lock ("database is locked"); WAL keeps readers off it. A committed
+  transaction is in the WAL before the response goes out, so it survives the server being killed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatbot_cli.db._writer import GroupWriter
 from chatbot_cli.errors import ConfigError, DatabaseUnavailable, Overloaded
 
 if TYPE_CHECKING:
@@ -130,7 +132,7 @@ class Database:
         self.pool = pool
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: GroupWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
 
     async def connect(self) -> None:
@@ -174,7 +176,7 @@ class Database:
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._sync = create_engine(url, **kwargs)
         event.listen(self._sync, "connect", _sqlite_pragmas)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="chatbot-db-writer")
+        self._writer = GroupWriter(self._sync, inline="poolclass" not in kwargs)
         self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="chatbot-db-reader")
 
     async def dispose(self) -> None:
@@ -182,9 +184,13 @@ class Database:
             await self._async.dispose()
             self._async = None
         if self._sync is not None:
-            for pool in (self._writer, self._readers):
-                if pool is not None:
-                    await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+            loop = asyncio.get_running_loop()
+            if self._writer is not None:
+                await self._writer.aclose()
+                self._writer = None
+            if self._readers is not None:
+                await loop.run_in_executor(None, self._readers.shutdown)
+                self._readers = None
             self._sync.dispose()
             self._sync = None
 
@@ -216,14 +222,8 @@ class Database:
         """Run `fn(connection)` in one transaction, committed before this returns (rolled back
         if `fn` raises)."""
         self._require()
-        if self._sync is not None:
-            engine = self._sync
-
-            def job() -> T:
-                with engine.begin() as conn:
-                    return fn(conn)
-
-            return await asyncio.get_running_loop().run_in_executor(self._writer, job)
+        if self._writer is not None:
+            return await self._writer.write(fn)
         return await self._run_async(fn, commit=True)
 
     async def _run_async(
@@ -305,7 +305,8 @@ class Database:
                     with engine.connect() as conn:
                         return job(conn)
 
-                return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+                assert self._writer is not None
+                return await self._writer.run_alone(run)
             self._require()
             assert self._async is not None
             async with self._async.connect() as conn:

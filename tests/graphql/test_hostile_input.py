@@ -170,3 +170,15 @@ def test_websocket_handshake_refused_not_500(gql_sqlite: GQL) -> None:
     ):
         ws.send_json({"type": "connection_init"})
         ws.receive_json()
+
+
+def test_validation_errors_repeat_from_the_cache(gql_sqlite: GQL) -> None:
+    """The validation cache hands out the same verdict every time, codes included (error
+    processing rewrites the list it gets, so the cache must not hand out its own)."""
+    query = "{ todos { id nope } }"
+    seen = [graphql_errors(gql_sqlite, query) for _ in range(3)]
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "nope" in seen[0][0]["message"]
+    status, payload = raw(gql_sqlite, json.dumps({"query": "{ todos { id } }"}).encode())
+    assert status == 200 and payload == {"data": {"todos": []}}

@@ -1,3 +1,3 @@
-from chatbot_cli.cli.app import main
+from chatbot_cli.cli.entry import main
 
 main()

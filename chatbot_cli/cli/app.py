@@ -6,7 +6,7 @@ import typer
 
 from chatbot_cli import __version__
 from chatbot_cli.cli import chat, config, db, keys, models, serve, todo
-from chatbot_cli.cli.common import GLOBAL, HELP_MARKUP
+from chatbot_cli.cli.common import GLOBAL, HELP_MARKUP, HELP_OPTIONS
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
@@ -16,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=HELP_OPTIONS,
 )
 
 
@@ -53,7 +53,3 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
-
-
-def main() -> None:
-    app()

@@ -11,12 +11,24 @@ from typing import Annotated, Any
 
 import typer
 
-from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, is_tty, make_client, print_json
+from chatbot_cli.cli.common import (
+    HELP_MARKUP,
+    HELP_OPTIONS,
+    fail,
+    handle_errors,
+    is_tty,
+    make_client,
+    print_json,
+)
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
     help="Add, list, complete and remove todos (talks to `chatbot serve`).",
     no_args_is_help=True,
+    # Also run on its own (`cli/entry.py`), where the root's settings are not inherited and
+    # completion is the root's business.
+    context_settings=HELP_OPTIONS,
+    add_completion=False,
 )
 
 FIELDS = "id title completed createdAt updatedAt"

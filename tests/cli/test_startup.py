@@ -57,3 +57,20 @@ def test_todo_list_is_light() -> None:
     mods = imported_modules(["todo", "list"], env)
     assert "httpx" in mods
     assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+
+
+def test_todo_goes_straight_to_its_group() -> None:
+    """`chatbot todo ...` skips building the rest of the command tree (cli/entry.py) and still
+    reads like the same command: same usage line, same -h."""
+    mods = imported_modules(["todo", "--help"])
+    assert "chatbot_cli.cli.todo" in mods
+    assert not {"chatbot_cli.cli.chat", "chatbot_cli.cli.serve", "chatbot_cli.cli.app"} & mods
+    out = subprocess.run(
+        [sys.executable, "-m", "chatbot_cli", "todo", "-h"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert out.stdout.startswith("Usage: chatbot todo [OPTIONS] COMMAND [ARGS]...")
+    assert "--install-completion" not in out.stdout

@@ -116,8 +116,8 @@ class GroupWriter:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
-        conn = self._connection()
         try:
+            conn = self._connection()
             with conn.begin():
                 for job in batch:
                     job.outcome = (True, job.fn(conn))

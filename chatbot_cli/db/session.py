@@ -6,7 +6,7 @@ Queries are plain synchronous functions of a SQLAlchemy `Connection`, run by `Da
   pool (`PoolOptions`). Dead pooled connections are replaced at checkout, a connection lost
   mid-transaction is retried once, and an unreachable server is `DatabaseUnavailable` (503),
   never a 500; the pool reconnects by itself when the server is back.
-- SQLite: on the stdlib driver in worker threads. The whole transaction runs in one hop to a thread
+- SQLite: on the stdlib driver. A read runs in a worker thread, the whole transaction in one hop
   (aiosqlite would hop for every cursor, execute, fetch, commit and reset, and under load each hop
   waits for the GIL). Writes go through one writer (`_writer.GroupWriter`): the writes of one
   event-loop turn share one transaction and one commit on one connection, so writers never

@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 # Boxed, coloured help on a terminal; plain text when piped (scripts, `| less`, completion
 # generators). Plain help also skips importing rich's Markdown renderer (~40 ms a command).
-HELP_MARKUP: Literal["rich"] | None = "rich" if sys.stdout.isatty() else None
+HELP_MARKUP: Literal["rich"] | None = "rich" if sys.stdout and sys.stdout.isatty() else None
 HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 # Global options (set by the root callback): flags that override the config layer.

@@ -90,3 +90,29 @@ def test_writes_after_close_are_refused(tmp_path: Path) -> None:
             await todos.create_todo(db, "me", "too late")
 
     asyncio.run(scenario())
+
+
+def test_the_thread_checkpoints_the_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop's connection never checkpoints (autocheckpoint off, so no fsync on the loop);
+    the writer thread runs a PASSIVE checkpoint every CHECKPOINT_EVERY commits instead."""
+    from chatbot_cli.db import _writer
+
+    monkeypatch.setattr(_writer, "CHECKPOINT_EVERY", 5)
+
+    async def scenario(db: Database) -> list[tuple[str, str]]:
+        assert db._sync is not None
+        seen: list[tuple[str, str]] = []
+
+        def record(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            if "checkpoint" in statement:
+                seen.append((threading.current_thread().name, statement))
+
+        event.listen(db._sync, "before_cursor_execute", record)
+        for i in range(12):  # one at a time: one commit each
+            await todos.create_todo(db, "me", f"t{i}")
+        await asyncio.sleep(0.2)  # let the thread catch up
+        return seen
+
+    seen = run(_url(tmp_path), scenario)
+    assert any(s == ("chatbot-db-writer", "PRAGMA wal_checkpoint(PASSIVE)") for s in seen), seen
+    assert all(name == "chatbot-db-writer" for name, stmt in seen if "PASSIVE" in stmt)

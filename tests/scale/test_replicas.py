@@ -113,17 +113,31 @@ def test_todo_and_key_travel_between_replicas(replicas: list[LiveServer]) -> Non
 async def _post(
     clients: list[httpx.AsyncClient], i: int, query: str, **variables: Any
 ) -> dict[str, Any] | None:
-    """One mutation through replica i % 2; the data if acknowledged, None if not."""
-    try:
-        response = await clients[i % 2].post(
-            "/graphql", json={"query": query, "variables": variables}
-        )
-    except httpx.TransportError:
+    """One mutation through replica i % 2; the data if acknowledged, None if not (the reason is
+    printed, which pytest shows when the test fails)."""
+    for _ in range(3):
+        try:
+            response = await clients[i % 2].post(
+                "/graphql", json={"query": query, "variables": variables}
+            )
+            break
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Never sent, so safe to send again: a loaded machine can drop a burst of connects.
+            print(f"request {i}: {exc!r}, retrying")
+            await asyncio.sleep(0.2)
+        except httpx.TransportError as exc:
+            print(f"request {i}: {exc!r}")
+            return None
+    else:
         return None
     if response.status_code != 200:
+        print(f"request {i}: HTTP {response.status_code} {response.text[:200]}")
         return None
     body = response.json()
-    return None if "errors" in body else body["data"]
+    if "errors" in body:
+        print(f"request {i}: {body['errors']}")
+        return None
+    return body["data"]
 
 
 def _clients(replicas: list[LiveServer]) -> list[httpx.AsyncClient]:

@@ -141,7 +141,10 @@ async def _post(
 
 
 def _clients(replicas: list[LiveServer]) -> list[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    # A fresh connection per request, as in tests/scale/test_workers.py: with pooled keep-alive
+    # connections two requests of this burst died with ReadError('') in full CI runs on a slow
+    # machine without ever reaching the server's log (not reproduced alone).
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
     return [
         httpx.AsyncClient(base_url=s.url, headers=s.headers, timeout=60, limits=limits)
         for s in replicas

@@ -1,7 +1,8 @@
 """The one HTTP client of the CLI: REST, SSE streaming (httpx-sse) and GraphQL.
 
 Maps transport failures and error envelopes to the error tree in `errors.py`, so CLI commands only
-ever catch `ChatbotError`.
+ever catch `ChatbotError`. Plain-http requests that are read whole go through `_plainhttp` (the
+standard library), so `chatbot todo ...` never imports httpx; HTTPS, proxies and streams use httpx.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import json
 import os
 import random
 import time
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
+from chatbot_cli import _plainhttp
 from chatbot_cli.auth import bearer_headers
 from chatbot_cli.errors import (
     AuthenticationFailed,
@@ -25,7 +25,21 @@ from chatbot_cli.errors import (
     from_envelope,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 _RETRY_STATUSES = {503}
+CONNECT_TIMEOUT_S = 5.0
+
+
+class Response(Protocol):
+    """What the client reads of a response: `httpx.Response` or `_plainhttp.PlainResponse`."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...  # read with lower-case names
+    def json(self) -> Any: ...
 
 
 class GraphQLError(ChatbotError):
@@ -51,12 +65,30 @@ class Client:
     ) -> None:
         self.url = url.rstrip("/")
         self.max_retries = max_retries
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers={**bearer_headers(api_key), "User-Agent": "chatbot-cli"},
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            verify=_needs_tls(self.url),
-        )
+        self._headers = {**bearer_headers(api_key), "User-Agent": "chatbot-cli"}
+        self._timeout = timeout
+        self._httpx: httpx.Client | None = None
+        self._plain: _plainhttp.PlainTransport | None = None
+        if _plain_http_ok(self.url):
+            self._plain = _plainhttp.PlainTransport(
+                self.url, self._headers, timeout=timeout, connect_timeout=CONNECT_TIMEOUT_S
+            )
+
+    @property
+    def _http(self) -> httpx.Client:
+        if self._httpx is None:
+            from chatbot_cli._fastimport import skip_httpx_cli
+
+            skip_httpx_cli()
+            import httpx
+
+            self._httpx = httpx.Client(
+                base_url=self.url,
+                headers=self._headers,
+                timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT_S),
+                verify=not _plain_http_ok(self.url),
+            )
+        return self._httpx
 
     def __enter__(self) -> Client:
         return self
@@ -65,7 +97,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._httpx is not None:
+            self._httpx.close()
 
     # -- transport helpers -------------------------------------------------------------------
 
@@ -76,7 +109,7 @@ class Client:
         )
 
     @staticmethod
-    def raise_for_response(response: httpx.Response) -> None:
+    def raise_for_response(response: Response) -> None:
         if response.status_code < 400:
             return
         try:
@@ -100,29 +133,43 @@ class Client:
             exc.retry_after = _retry_after(response)
         raise exc
 
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
+    def _backoff(self, attempt: int, response: Response | None) -> None:
         # Like the official SDK: honour Retry-After when given, else exponential backoff + jitter.
         delay = _retry_after(response) if response is not None else 0
         if not delay:
             delay = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
         time.sleep(min(delay, 30))
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, *, json: Any = None) -> Response:
+        """One request, read whole; 503 is retried with backoff, any error status raises."""
         for attempt in range(self.max_retries + 1):
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.ConnectError as exc:
-                raise self._unreachable(exc) from None
-            except httpx.TimeoutException as exc:
-                raise Unreachable(f"The server at {self.url} did not answer in time.") from exc
-            except httpx.TransportError as exc:
-                raise self._unreachable(exc) from None
+            response = self._send(method, path, json)
             if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
                 self._backoff(attempt, response)
                 continue
             self.raise_for_response(response)
             return response
         raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, json: Any) -> Response:
+        if self._plain is not None:
+            try:
+                return self._plain.request(method, path, json=json)
+            except _plainhttp.TimedOut as exc:
+                raise Unreachable(f"The server at {self.url} did not answer in time.") from exc
+            except _plainhttp.TransportError as exc:
+                raise self._unreachable(exc) from None
+        http = self._http
+        import httpx
+
+        try:
+            return http.request(method, path, json=json)
+        except httpx.ConnectError as exc:
+            raise self._unreachable(exc) from None
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"The server at {self.url} did not answer in time.") from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
 
     # -- REST ----------------------------------------------------------------------------------
 
@@ -135,14 +182,14 @@ class Client:
 
     def stream_chat(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Yield each `chat.completion.chunk` dict; ends at `[DONE]`. An error event raises."""
+        http = self._http  # first: it trims httpx's import
+        import httpx
         from httpx_sse import connect_sse
 
         payload = {**body, "stream": True}
         for attempt in range(self.max_retries + 1):
             try:
-                with connect_sse(
-                    self._http, "POST", "/v1/chat/completions", json=payload
-                ) as source:
+                with connect_sse(http, "POST", "/v1/chat/completions", json=payload) as source:
                     response = source.response
                     if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
                         response.read()
@@ -187,14 +234,15 @@ class Client:
         return body.get("data") or {}
 
 
-def _needs_tls(url: str) -> bool:
-    """Building the default TLS context (loading the CA bundle) costs ~40 ms, a fifth of a
-    `chatbot todo` command; a plain-http server reached without a proxy never uses it."""
+def _plain_http_ok(url: str) -> bool:
+    """A plain-http server reached without a proxy: no TLS context (loading the CA bundle costs
+    ~40 ms, a fifth of a `chatbot todo` command) and no need for httpx to send a whole request.
+    With a proxy variable set, httpx decides (it also honours NO_PROXY)."""
     proxied = any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
-    return url.startswith("https://") or proxied
+    return url.startswith("http://") and not proxied
 
 
-def _retry_after(response: httpx.Response | None) -> int:
+def _retry_after(response: Response | None) -> int:
     if response is None:
         return 0
     value = response.headers.get("retry-after", "")

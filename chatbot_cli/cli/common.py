@@ -106,9 +106,6 @@ def client_config(url: str | None = None, api_key: str | None = None) -> dict[st
 
 
 def make_client(url: str | None = None, api_key: str | None = None) -> Client:
-    from chatbot_cli._fastimport import skip_httpx_cli
-
-    skip_httpx_cli()
     from chatbot_cli.client import Client
 
     fast = client_config(url, api_key)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from chatbot_cli.db.models import todos, utcnow
 from chatbot_cli.db.session import Database
@@ -147,9 +147,15 @@ async def create_todo(db: Database, owner: str, title: str) -> TodoRecord:
         "updated_at": now,
         "owner": owner,
     }
-    new_id = await db.write(lambda conn: conn.execute(_INSERT, values).inserted_primary_key[0])
+
+    def insert_one(conn: Connection) -> int:
+        key = conn.execute(_INSERT, values).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        return int(key[0])
+
+    new_id = await db.write(insert_one)
     # Exactly what a read returns: timestamps keep microseconds on both databases.
-    return TodoRecord(int(new_id), title, False, now, now, owner)
+    return TodoRecord(new_id, title, False, now, now, owner)
 
 
 async def update_todo(

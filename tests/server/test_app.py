@@ -115,3 +115,18 @@ def test_huge_headers_are_refused(live_server: LiveServer) -> None:
     assert r.status_code == 431
     assert r.json()["error"]["code"] == "headers_too_large"
     assert httpx.get(live_server.url + "/health").status_code == 200
+
+
+def test_tune_gc_freezes_start_up_and_widens_the_young_generation() -> None:
+    import gc
+
+    from chatbot_cli.server.app import GC_YOUNG_THRESHOLD, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ class _Job:
 
 
 def _locked(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+    # Wrapped by SQLAlchemy, or raw from a write that runs on the driver's cursor (db/todos.py).
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
 
 
 class GroupWriter:

@@ -157,3 +157,27 @@ def test_deleted_ids_are_not_reused(db_url: str) -> None:
 
     first, second = run(db_url, scenario)
     assert second > first
+
+
+def test_created_row_is_stored_exactly_as_sqlalchemy_stores_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the insert runs on the driver's cursor (db/todos.py): the row must be the one
+    SQLAlchemy's own insert writes, down to the stored text of a timestamp with no microseconds."""
+    from sqlalchemy import text
+
+    fixed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    monkeypatch.setattr(todos, "utcnow", lambda: fixed)
+
+    async def scenario(db: Database) -> None:
+        made = await todos.create_todo(db, "alice", "by the writer")
+        values = {"title": "by core", "completed": False, "created_at": fixed,
+                  "updated_at": fixed, "owner": "alice"}  # fmt: skip
+        await db.write(lambda conn: conn.execute(todos._INSERT, values))
+        assert await todos.get_todo(db, "alice", made.id) == made
+        assert made.created_at == fixed and made.completed is False
+        query = text("SELECT id, completed, created_at, updated_at, owner FROM todos ORDER BY id")
+        raw = await db.read(lambda conn: conn.execute(query).all())
+        assert [tuple(r)[1:] for r in raw] == [tuple(raw[1])[1:]] * 2
+
+    run(db_url, scenario)

@@ -181,3 +181,12 @@ def test_created_row_is_stored_exactly_as_sqlalchemy_stores_it(
         assert [tuple(r)[1:] for r in raw] == [tuple(raw[1])[1:]] * 2
 
     run(db_url, scenario)
+
+
+def test_control_pattern_is_unicode_category_cc() -> None:
+    import sys
+    import unicodedata
+
+    cc = {chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Cc"}
+    matched = {chr(i) for i in range(sys.maxunicode + 1) if todos._CONTROL.match(chr(i))}
+    assert matched == cc

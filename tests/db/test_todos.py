@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -190,3 +191,22 @@ def test_control_pattern_is_unicode_category_cc() -> None:
     cc = {chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Cc"}
     matched = {chr(i) for i in range(sys.maxunicode + 1) if todos._CONTROL.match(chr(i))}
     assert matched == cc
+
+
+def test_insert_is_rolled_back_with_its_transaction(db_url: str) -> None:
+    """The SQLite insert runs on the driver's cursor, but inside the writer's transaction: a
+    write that fails after it leaves no row behind (a failed batch is re-run write by write)."""
+
+    async def scenario(db: Database) -> None:
+        values = {"title": "gone", "completed": False, "created_at": datetime.now(UTC),
+                  "updated_at": datetime.now(UTC), "owner": "alice"}  # fmt: skip
+
+        def insert_then_fail(conn: Any) -> None:
+            todos._insert_todo(conn, values)
+            raise RuntimeError("after the insert")
+
+        with pytest.raises(RuntimeError):
+            await db.write(insert_then_fail)
+        assert await todos.list_todos(db, "alice") == []
+
+    run(db_url, scenario)

@@ -86,7 +86,7 @@ class Client:
                 base_url=self.url,
                 headers=self._headers,
                 timeout=httpx.Timeout(self._timeout, connect=CONNECT_TIMEOUT_S),
-                verify=not _plain_http_ok(self.url),
+                verify=self._plain is None,  # a TLS context only where TLS or a proxy is used
             )
         return self._httpx
 

@@ -145,6 +145,7 @@ async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
 # every column but the id is known before the write, and reading the row back (result set, two
 # timestamp parses) cost ~130k instructions a create under callgrind, a sixth of its overhead.
 _INSERT = insert(todos)
+_VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +185,6 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]
     # The dialect's own implementation (SQLite's DATETIME writes microseconds even when zero),
     # under our TypeDecorator's conversion: what SQLAlchemy runs for a Core insert.
     return type_.dialect_impl(dialect).bind_processor(dialect)
-
-
-_VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner")
 
 
 def _insert_todo(conn: Connection, values: dict[str, Any]) -> int:

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Most prompt characters in one request"
     )
     log_level: str = Field("info", description="Server log level")
+    # Longer than HTTP clients keep idle pooled connections (httpx and the openai SDK: 5 s,
+    # uvicorn's own default too): when both sides time out together, a client can send on a
+    # connection the server is closing, and that request fails with a read error.
+    keep_alive: int = Field(
+        75, ge=1, le=3600, description="Seconds an idle client connection stays open"
+    )
 
     @field_validator("url", "upstream_url")
     @classmethod

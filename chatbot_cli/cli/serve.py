@@ -189,6 +189,7 @@ def serve(
         "timeout_graceful_shutdown": graceful_timeout,
         "proxy_headers": False,
         "h11_max_incomplete_event_size": 64 * 1024,
+        "timeout_keep_alive": s.keep_alive,
     }
     sys.stderr.write(f"chatbot serving on http://{s.host}:{s.port} (docs at /docs)\n")
     if workers == 1:

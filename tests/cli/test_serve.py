@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from typer.testing import CliRunner
 
 from chatbot_cli.cli.app import app
 from chatbot_cli.cli.serve import is_loopback
-from chatbot_cli.config import read_config_file
+from chatbot_cli.config import Settings, read_config_file
 from tests.live import LiveServer
 
 runner = CliRunner()
@@ -87,6 +89,30 @@ def test_env_key_accepted(live_server: LiveServer) -> None:
     assert not read_config_file(live_server.home / "config.toml").get("api_key")
     r = httpx.get(live_server.url + "/v1/models", headers=live_server.headers)
     assert r.status_code == 200
+
+
+def test_keep_alive_outlasts_http_client_pools() -> None:
+    # Equal timeouts race: the client reuses the connection as the server closes it.
+    assert Settings().keep_alive > httpx.Limits().keepalive_expiry
+
+
+def _idle_connection_open(server: LiveServer, idle: float) -> bool:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(idle)
+        sock.settimeout(0.2)
+        try:
+            return sock.recv(1) != b""  # b"": the server closed it
+        except TimeoutError:
+            return True  # nothing to read: still open
+
+
+def test_keep_alive_setting_reaches_the_server(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    assert _idle_connection_open(start_server(), 1.5)
+    assert not _idle_connection_open(start_server(extra_env={"CHATBOT_KEEP_ALIVE": "1"}), 1.5)
 
 
 def test_sigterm_exits_zero(live_server: LiveServer) -> None:

@@ -135,7 +135,11 @@ def test_2000_mixed_operations_from_32_clients(module_server: LiveServer) -> Non
         owners[name] = result.stdout.strip()
 
     began = time.monotonic()
-    expected, tally = asyncio.run(run_load(module_server, owners))
+    try:
+        expected, tally = asyncio.run(run_load(module_server, owners))
+    except Exception as exc:
+        # The server's side of a failure (a traceback, a crash) is in its log, not in the client's.
+        raise AssertionError(f"load failed; server log:\n{module_server.log()[-6000:]}") from exc
     elapsed = time.monotonic() - began
     print(f"{sum(tally.ops.values())} ops in {elapsed:.1f}s: {tally.ops}, {len(expected)} rows")
 

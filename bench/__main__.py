@@ -92,11 +92,11 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
     started: list[Process] = []
     ours = start_chatbot(ctx, "model-server")
     try:
-        if 1 in figures:
-            rows += streaming.run(ctx, ours.url, ours.api_key)
         servers = {"chatbot": (ours.url, ours.api_key)}
         ref = llama_server.start(ctx)
         started.append(ref)
+        if 1 in figures:
+            rows += streaming.run(ctx, ours.url, ours.api_key, ref.url)
         servers["llama.cpp server"] = (ref.url, "unused")
         peer_note = "needs --peer llama-cpp-python"
         if 2 in figures and ctx.peer == "llama-cpp-python":

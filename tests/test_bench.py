@@ -52,6 +52,8 @@ def test_quick_bench_prints_a_complete_table(tmp_path: Path) -> None:
     judged = [c for c in table if c[4] != "—" and c[5] != "skip"]
     assert all(c[5] in {"pass", "FAIL"} for c in judged)
     assert any("llama.cpp server" in c[2] for c in table)
+    # Figure 1 reads llama.cpp's own server too, so the HTTP cost has a reference.
+    assert any(c[0].startswith("1. llama.cpp server") and c[3] != "—" for c in table)
 
     payload = json.loads(out.read_text())
     assert [r["figure"] for r in payload["rows"]] == [c[0] for c in table]

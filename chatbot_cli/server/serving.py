@@ -9,7 +9,6 @@ one `json.dumps` of a small dict; nothing else (no pydantic, no logging).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -21,7 +20,6 @@ from typing import Any
 import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from chatbot_cli.config import Settings
@@ -30,6 +28,7 @@ from chatbot_cli.engine.registry import find_model
 from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest, ModelNotFound
 from chatbot_cli.server.metrics import Metrics, get_metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
+from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
 
 log = logging.getLogger("chatbot.serving")
 
@@ -40,10 +39,6 @@ ADMISSION_WAIT_SECONDS = 1.0
 PING_SECONDS = 10
 # After SIGTERM, how long streams get to send their farewell error event before being cut.
 SHUTDOWN_GRACE_SECONDS = 2.0
-# The end marker without a space after the colon: SSE parsers (the openai SDK, httpx-sse) read
-# the value "[DONE]", while the seed document's examples only parse lines starting "data: ".
-DONE = b"data:[DONE]\n\n"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 _DONE_ITEM = object()
 _SHUTDOWN_ITEM = object()
@@ -286,10 +281,6 @@ async def _complete(
     )
 
 
-def _event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-
-
 async def _stream(
     request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
 ) -> Response:
@@ -308,7 +299,7 @@ async def _stream(
         # started (client gone before the first event) has no `finally` to run.
         fan.cancel()
 
-    return EventSourceResponse(
+    return EventStream(
         _sse_events(request, body, fan, started, shutdown),
         background=BackgroundTask(cancel_leftovers),
         headers=SSE_HEADERS,
@@ -330,7 +321,7 @@ async def _sse_events(
     cid, created, model = _completion_id(), int(time.time()), body.model
 
     def chunk(index: int, delta: dict[str, str], finish: str | None) -> bytes:
-        return _event(
+        return event(
             {
                 "id": cid,
                 "object": "chat.completion.chunk",
@@ -356,12 +347,12 @@ async def _sse_events(
             elif item is _SHUTDOWN_ITEM:
                 outcome = "shutdown"
                 err = EngineFailure("The server is shutting down; the stream was cut short.")
-                yield _event(err.envelope())
+                yield event(err.envelope())
                 yield DONE
                 return
             elif isinstance(item, ChatbotError):
                 outcome = item.code or "error"
-                yield _event(item.envelope())
+                yield event(item.envelope())
                 yield DONE
                 return
             else:
@@ -373,7 +364,7 @@ async def _sse_events(
                     yield chunk(index, {"content": item.content}, None)
         outcome = "ok"
         if body.include_usage:
-            yield _event(
+            yield event(
                 {
                     "id": cid,
                     "object": "chat.completion.chunk",

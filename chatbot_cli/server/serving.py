@@ -1,20 +1,16 @@
 """Chat completions between the router and the engine (the role of vLLM's serving_chat).
 
-One request fans out into `n` engine streams (one per choice) that feed a single asyncio queue, so
-choices interleave as they are generated and one place can cancel them all: on client disconnect,
-server shutdown or an error in any choice. Per token this costs one queue hop and, when streaming,
-one `json.dumps` of a small dict; nothing else (no pydantic, no logging).
+`fanout.FanOut` runs the request's choices; this module turns what they produce into one JSON
+response or an SSE stream. Per token a stream costs one `json.dumps` of a small dict and no
+pydantic or logging; tokens that arrive together go out in one socket write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -23,14 +19,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from chatbot_cli.config import Settings
-from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest
+from chatbot_cli.engine.base import Engine, GenerationRequest
 from chatbot_cli.engine.registry import find_model
 from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest, ModelNotFound
+from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics, get_metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
-
-log = logging.getLogger("chatbot.serving")
 
 # How long a streaming request waits for its first chunk before the 200 and the SSE headers go
 # out. Admission errors (queue full, unknown model, prompt too long) arrive well within it and
@@ -39,9 +34,6 @@ ADMISSION_WAIT_SECONDS = 1.0
 PING_SECONDS = 10
 # After SIGTERM, how long streams get to send their farewell error event before being cut.
 SHUTDOWN_GRACE_SECONDS = 2.0
-
-_DONE_ITEM = object()
-_SHUTDOWN_ITEM = object()
 
 
 def check_limits(body: ChatCompletionRequest, settings: Settings) -> None:
@@ -94,98 +86,6 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-@dataclass
-class _ChoiceState:
-    text: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    chunks: int = 0
-
-
-class FanOut:
-    """Runs one engine stream per choice and funnels their chunks into one queue."""
-
-    def __init__(self, engine: Engine, model: str, requests: list[GenerationRequest]) -> None:
-        self.queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-        self.states = [_ChoiceState() for _ in requests]
-        self.early_errors: dict[int, ChatbotError] = {}
-        self._started = [asyncio.Event() for _ in requests]
-        self._tasks = [
-            asyncio.create_task(self._run(i, engine.stream(model, r)))
-            for i, r in enumerate(requests)
-        ]
-
-    async def _run(self, index: int, stream: AsyncIterator[Chunk]) -> None:
-        put = self.queue.put_nowait
-        try:
-            # aclosing: when this task is cancelled the engine's generator is closed, which is
-            # what stops generation and frees the slot.
-            async with aclosing(stream):  # type: ignore[type-var]
-                async for chunk in stream:
-                    self._started[index].set()
-                    put((index, chunk))
-            put((index, _DONE_ITEM))
-        except asyncio.CancelledError:
-            raise
-        except ChatbotError as exc:
-            if not self._started[index].is_set():
-                self.early_errors[index] = exc
-            put((index, exc))
-        except Exception as exc:  # an engine bug must reach the client as an error, not a hang
-            log.exception("engine stream failed")
-            put((index, EngineFailure(f"The engine failed: {type(exc).__name__}.")))
-        finally:
-            self._started[index].set()
-
-    async def wait_admitted(self, timeout: float) -> None:
-        """Wait until every choice has produced something (or timeout); raise the first error
-        that came before any text, so it can still become an HTTP status."""
-        with anyio.move_on_after(timeout):
-            for event in self._started:
-                await event.wait()
-        if self.early_errors:
-            self.cancel()
-            raise self.early_errors[min(self.early_errors)]
-
-    def cancel(self) -> None:
-        # Synchronous on purpose: it also runs inside cancelled scopes, where awaiting fails.
-        for task in self._tasks:
-            task.cancel()
-
-    def on_shutdown(self, event: anyio.Event) -> asyncio.Task[None]:
-        async def watch() -> None:
-            await event.wait()
-            self.queue.put_nowait((-1, _SHUTDOWN_ITEM))
-
-        return asyncio.create_task(watch())
-
-    def record(self, index: int, chunk: Chunk) -> None:
-        state = self.states[index]
-        state.chunks += 1
-        if chunk.content:
-            state.text.append(chunk.content)
-        if chunk.finish_reason is not None:
-            state.finish_reason = chunk.finish_reason
-        if chunk.prompt_tokens is not None:
-            state.prompt_tokens = chunk.prompt_tokens
-        if chunk.completion_tokens is not None:
-            state.completion_tokens = chunk.completion_tokens
-
-    def usage(self) -> dict[str, int]:
-        # The prompt is processed once per choice but billed once, as OpenAI does.
-        prompt = max((s.prompt_tokens or 0 for s in self.states), default=0)
-        completion = sum(
-            s.completion_tokens if s.completion_tokens is not None else s.chunks
-            for s in self.states
-        )
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-
-
 def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
 
@@ -219,16 +119,16 @@ async def _collect(fan: FanOut, metrics: Metrics | None, started: float) -> None
     pending = len(fan.states)
     first = True
     while pending:
-        index, item = await fan.queue.get()
-        if item is _DONE_ITEM:
-            pending -= 1
-        elif isinstance(item, ChatbotError):
-            raise item
-        else:
-            if first and item.content and metrics:
-                metrics.first_token(False, time.perf_counter() - started)
-                first = False
-            fan.record(index, item)
+        for index, item in await fan.channel.take():
+            if item is DONE_ITEM:
+                pending -= 1
+            elif isinstance(item, ChatbotError):
+                raise item
+            else:
+                if first and item.content and metrics:
+                    metrics.first_token(False, time.perf_counter() - started)
+                    first = False
+                fan.record(index, item)
 
 
 async def _complete(
@@ -332,36 +232,42 @@ async def _sse_events(
         )
 
     watcher = fan.on_shutdown(shutdown)
+    loop = asyncio.get_running_loop()
+    settings: Settings = request.app.state.settings
+    interval = settings.stream_flush_ms / 1000
     pending = len(fan.states)
     first = True
     outcome = "cancelled"
     try:
         for index in range(pending):
             yield chunk(index, {"role": "assistant", "content": ""}, None)
+        flush_at = 0.0  # the first token goes out at once
         while pending:
-            index, item = await fan.queue.get()
-            if item is _DONE_ITEM:
-                pending -= 1
-                reason = _finish(fan.states[index].finish_reason)
-                yield chunk(index, {"content": ""}, reason)
-            elif item is _SHUTDOWN_ITEM:
-                outcome = "shutdown"
-                err = EngineFailure("The server is shutting down; the stream was cut short.")
-                yield event(err.envelope())
-                yield DONE
-                return
-            elif isinstance(item, ChatbotError):
-                outcome = item.code or "error"
-                yield event(item.envelope())
-                yield DONE
-                return
-            else:
-                fan.record(index, item)
-                if item.content:
-                    if first and metrics:
-                        metrics.first_token(True, time.perf_counter() - started)
-                        first = False
-                    yield chunk(index, {"content": item.content}, None)
+            out: list[bytes] = []
+            for index, item in await fan.channel.take(flush_at):
+                if item is DONE_ITEM:
+                    pending -= 1
+                    reason = _finish(fan.states[index].finish_reason)
+                    out.append(chunk(index, {"content": ""}, reason))
+                elif item is SHUTDOWN_ITEM or isinstance(item, ChatbotError):
+                    if isinstance(item, ChatbotError):
+                        error, outcome = item, item.code or "error"
+                    else:
+                        message = "The server is shutting down; the stream was cut short."
+                        error, outcome = EngineFailure(message), "shutdown"
+                    out += (event(error.envelope()), DONE)
+                    yield b"".join(out)
+                    return
+                else:
+                    fan.record(index, item)
+                    if item.content:
+                        if first and metrics:
+                            metrics.first_token(True, time.perf_counter() - started)
+                            first = False
+                        out.append(chunk(index, {"content": item.content}, None))
+            if out:
+                yield b"".join(out) if len(out) > 1 else out[0]
+                flush_at = loop.time() + interval
         outcome = "ok"
         if body.include_usage:
             yield event(

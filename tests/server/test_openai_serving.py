@@ -297,7 +297,7 @@ async def test_settings_limits(limits: dict[str, int], payload: dict[str, Any], 
 
 
 async def test_fan_out_cancel_closes_every_engine_stream() -> None:
-    from chatbot_cli.server.serving import FanOut
+    from chatbot_cli.server.fanout import FanOut
 
     engine = ScriptedEngine(words=["w"] * 200, delay=0.01)
     fan = FanOut(engine, "tiny", [GenerationRequest(messages=[]) for _ in range(2)])

@@ -95,11 +95,12 @@ class Settings(BaseSettings):
     keep_alive: int = Field(
         75, ge=1, le=3600, description="Seconds an idle client connection stays open"
     )
-    # A client wakes up once per socket write; at ~100 tokens/s on 2 cores that CPU comes out of
-    # the decode threads' share. Holding tokens briefly cut the openai SDK's CPU per 128-token
-    # stream from ~90 to ~40 ms. The first token and the end of a stream are never held.
+    # A client wakes up once per socket write; at ~120 tokens/s on 2 cores that CPU comes out of
+    # the decode threads' share. Holding tokens up to 50 ms cut the openai SDK's CPU per
+    # 128-token stream from ~85 to ~26 ms (30 ms: ~36 ms). The first token and the end of a
+    # stream are never held; `chatbot chat` redraws at most every 83 ms anyway.
     stream_flush_ms: int = Field(
-        30,
+        50,
         ge=0,
         le=1000,
         description="Streamed tokens arriving within this many ms of the last write go out "

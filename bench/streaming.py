@@ -150,7 +150,7 @@ def rows(
 def run(ctx: Context, url: str, api_key: str, ref_url: str | None = None) -> list[Row]:
     """In-process and HTTP runs alternate; `url` is a `chatbot serve` on the same settings,
     `ref_url` llama.cpp's own server on them."""
-    reps = 3 if ctx.quick else 6
+    reps = 3 if ctx.quick else 10
     ctx.log(f"figure 1: in-process engine vs HTTP, {reps} runs each, alternating")
     runs = asyncio.run(_side_by_side(ctx, url, api_key, reps, ref_url))
     return rows(ctx, *runs)

@@ -265,22 +265,26 @@ async def _sse_events(
                             metrics.first_token(True, time.perf_counter() - started)
                             first = False
                         out.append(chunk(index, {"content": item.content}, None))
+            if not pending:
+                # The last chunks, the usage chunk and [DONE] in one write: the client wakes once.
+                outcome = "ok"
+                if body.include_usage:
+                    out.append(
+                        event(
+                            {
+                                "id": cid,
+                                "object": "chat.completion.chunk",
+                                "created": created,
+                                "model": model,
+                                "choices": [],
+                                "usage": fan.usage(),
+                            }
+                        )
+                    )
+                out.append(DONE)
             if out:
                 yield b"".join(out) if len(out) > 1 else out[0]
                 flush_at = loop.time() + interval
-        outcome = "ok"
-        if body.include_usage:
-            yield event(
-                {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": fan.usage(),
-                }
-            )
-        yield DONE
     finally:
         fan.cancel()
         watcher.cancel()

@@ -142,7 +142,9 @@ async def test_tokens_arriving_within_the_flush_interval_share_a_write() -> None
     assert tokens == words
     assert len(writes) <= 6, contents
     assert any(len(group) > 2 for group in contents)
-    # Each token is still its own SSE event and the stream still ends in [DONE].
+    # Each token is still its own SSE event; the last one, the finish chunk and [DONE] share
+    # the last write.
+    assert contents[-1][-2:] == ["w11 ", ""]
     assert writes[-1][1].endswith(b"data:[DONE]\n\n")
 
 

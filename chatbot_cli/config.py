@@ -103,8 +103,9 @@ class Settings(BaseSettings):
         50,
         ge=0,
         le=1000,
-        description="Streamed tokens arriving within this many ms of the last write go out "
-        "together in the next one (each still its own SSE event); 0 writes each at once",
+        description="While streamed tokens come faster than one per half this many ms, they "
+        "are written together at most this often (each still its own SSE event); 0 writes "
+        "each at once",
     )
 
     @field_validator("url", "upstream_url")

@@ -148,6 +148,16 @@ async def test_tokens_arriving_within_the_flush_interval_share_a_write() -> None
     assert writes[-1][1].endswith(b"data:[DONE]\n\n")
 
 
+async def test_tokens_slower_than_half_the_interval_are_not_held() -> None:
+    words = [f"w{i} " for i in range(5)]
+    writes = await _sse_writes(200, ScriptedEngine(words, delay=0.12))
+    groups = [[c for c in group if c] for group in _contents(writes)]
+    assert [group for group in groups if group] == [[w] for w in words]
+    # Each token went out as it came, not at the next 200 ms mark.
+    gaps = [b[0] - a[0] for a, b in zip(writes[1:], writes[2:], strict=False)]
+    assert max(gaps) < 0.19, gaps
+
+
 async def test_the_end_of_a_stream_is_not_held() -> None:
     start = time.perf_counter()
     writes = await _sse_writes(1000, ScriptedEngine(["a", "b", "c"], delay=0.01))

@@ -294,7 +294,7 @@ async def _sse_events(
                 # Only an unheld write's time is its token's arrival time.
                 held = flush_at > 0
                 fast = tokens > 1 or (not held and now - last_write < interval / 2)
-                flush_at = now + interval if fast else 0.0
+                flush_at = now + interval if fast and interval else 0.0
                 last_write = now
     finally:
         fan.cancel()

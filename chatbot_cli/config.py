@@ -1,11 +1,13 @@
 """The one Settings class for server and CLI, and the paths it lives in.
 
-Precedence: command-line flag (passed as init kwargs) > CHATBOT_* environment > TOML file > default.
-The TOML file is in the platformdirs user config dir unless CHATBOT_CONFIG names another one.
+Precedence: command-line flag (passed as init kwargs) > CHATBOT_* environment > TOML file > default,
+applied by `_precedence.resolve`, which the CLI's fast path uses too. The TOML file is in the
+platformdirs user config dir unless CHATBOT_CONFIG names another one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -14,11 +16,13 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
+from chatbot_cli._precedence import FILE_ERRORS, env_name, resolve
+from chatbot_cli.errors import ConfigError
 from chatbot_cli.paths import (  # noqa: F401 - re-exported
     APP_NAME,
     DEFAULT_TIMEOUT,
@@ -35,10 +39,40 @@ def _default_parallel() -> int:
     return max(2, min(8, 4 * (os.cpu_count() or 1)))
 
 
+class _Layers(PydanticBaseSettingsSource):
+    """Settings' only source: every field by `_precedence.resolve` (flag > env > file), so the
+    CLI's fast path, which calls it too, cannot disagree; pydantic applies the defaults."""
+
+    def __init__(self, settings_cls: type[BaseSettings], flags: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._flags = flags
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        try:
+            found = resolve(fields, self._flags)
+        except FILE_ERRORS as exc:
+            raise ConfigError(f"Cannot read the config file {config_path()}: {exc}") from None
+        values: dict[str, Any] = {}
+        for name, (layer, value) in found.items():
+            if layer == "env" and self.field_is_complex(fields[name]):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise ConfigError(
+                        f"Invalid setting '{name}': {env_name(name)} must be JSON, "
+                        'e.g. ["a", "b"] for a list.'
+                    ) from None
+            values[name] = value
+        return values
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CHATBOT_", extra="ignore", validate_default=True, env_ignore_empty=True
-    )
+    # Sources are replaced by `_Layers` (see settings_customise_sources): no env_prefix here.
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
 
     # Client side
     url: str = Field(DEFAULT_URL, description="Server the CLI talks to")
@@ -89,16 +123,17 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Most prompt characters in one request"
     )
     log_level: str = Field("info", description="Server log level")
-    # Longer than HTTP clients keep idle pooled connections (httpx and the openai SDK: 5 s,
-    # uvicorn's own default too): when both sides time out together, a client can send on a
-    # connection the server is closing, and that request fails with a read error.
+    # Longer than HTTP clients keep idle pooled connections (httpx's and the openai SDK's default,
+    # and uvicorn's own): when both sides time out together, a client can send on a connection
+    # the server is closing, and that request fails with a read error.
     keep_alive: int = Field(
         75, ge=1, le=3600, description="Seconds an idle client connection stays open"
     )
-    # A client wakes up once per socket write; at ~120 tokens/s on 2 cores that CPU comes out of
-    # the decode threads' share. Holding tokens up to 50 ms cut the openai SDK's CPU per
-    # 128-token stream from ~85 to ~26 ms (30 ms: ~36 ms). The first token and the end of a
-    # stream are never held; `chatbot chat` redraws at most every 83 ms anyway.
+    # A client wakes up once per socket write, and on a small machine that CPU comes out of the
+    # decode threads' share: holding fast tokens briefly cuts a streaming client's CPU by about
+    # two thirds (figures in docs/design.md, "The
+    # streaming path"). The first token and the end of a stream are never
+    # held, and `chatbot chat` redraws less often than this anyway.
     stream_flush_ms: int = Field(
         50,
         ge=0,
@@ -122,8 +157,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
-        return (init_settings, env_settings, toml)
+        assert isinstance(init_settings, InitSettingsSource)
+        return (_Layers(settings_cls, init_settings.init_kwargs),)
 
     @property
     def effective_database_url(self) -> str:
@@ -145,12 +180,13 @@ class Settings(BaseSettings):
                 out[name] = str(value)
             else:
                 out[name] = value
-        out["database_url"] = _redact_url(self.effective_database_url)
+        out["database_url"] = redact_url(self.effective_database_url)
         return out
 
 
-def _redact_url(url: str) -> str:
-    # postgresql://user:password@host/db → hide only the password
+def redact_url(url: str) -> str:
+    """The URL with its password hidden (postgresql://user:********@host/db), for messages and
+    `chatbot config show`. Plain string work: it never fails, even on a URL SQLAlchemy rejects."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

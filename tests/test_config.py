@@ -11,6 +11,7 @@ from chatbot_cli.config import (
     config_path,
     load_settings,
     read_config_file,
+    redact_url,
     write_config_values,
 )
 
@@ -72,3 +73,17 @@ def test_write_is_0600_and_merges() -> None:
 def test_invalid_value_is_rejected() -> None:
     with pytest.raises(ValueError):
         Settings(port=70000)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:********@h/db"),
+        ("postgresql+asyncpg://u:p@ss@h:5433/db", "postgresql+asyncpg://u:********@h:5433/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

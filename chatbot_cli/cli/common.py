@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import typer
 
-from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL, config_path
+from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL
 
 if TYPE_CHECKING:
     from chatbot_cli.client import Client
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Boxed, coloured help on a terminal; plain text when piped (scripts, `| less`, completion
-# generators). Plain help also skips importing rich's Markdown renderer (~40 ms a command).
+# generators). Plain help also skips importing rich's Markdown renderer, a start-up cost.
 HELP_MARKUP: Literal["rich"] | None = "rich" if sys.stdout and sys.stdout.isatty() else None
 HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
@@ -30,10 +30,13 @@ def settings(**overrides: Any) -> Settings:
     from pydantic import ValidationError
 
     from chatbot_cli.config import load_settings
+    from chatbot_cli.errors import ConfigError
 
     try:
         given = {k: v for k, v in overrides.items() if v is not None}
         return load_settings(**{**GLOBAL, **given})
+    except ConfigError as exc:
+        fail(str(exc), 2)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "config"
@@ -64,31 +67,21 @@ _CLIENT_DEFAULTS: dict[str, Any] = {"url": DEFAULT_URL, "api_key": None, "timeou
 
 
 def client_config(url: str | None = None, api_key: str | None = None) -> dict[str, Any] | None:
-    """url, api_key and timeout by the precedence of config.Settings (flag > CHATBOT_* env > TOML
-    file > default), without building Settings: importing pydantic-settings alone costs more than
-    the rest of `chatbot todo list`. None if a value looks wrong (or the file cannot be read);
-    the caller then builds the full Settings, whose validation reports it."""
-    import os
-    import tomllib
+    """url, api_key and timeout by the precedence Settings uses (`_precedence.resolve`: flag >
+    CHATBOT_* env > TOML file > default), without building Settings: importing pydantic-settings
+    alone costs more than the rest of `chatbot todo list`. None if a value looks wrong (or the
+    file cannot be read); the caller then builds the full Settings, whose validation reports it."""
+    from chatbot_cli._precedence import FILE_ERRORS, resolve
 
-    try:
-        with config_path().open("rb") as fh:
-            file_values = tomllib.load(fh)
-    except FileNotFoundError:
-        file_values = {}
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    # pydantic-settings matches env names case-insensitively and ignores empty values.
-    env = {k.lower(): v for k, v in os.environ.items() if v and k.lower().startswith("chatbot_")}
     flags = {**GLOBAL, **{k: v for k, v in (("url", url), ("api_key", api_key)) if v is not None}}
-    values: dict[str, Any] = {}
-    for name, default in _CLIENT_DEFAULTS.items():
-        if name in flags:
-            values[name] = flags[name]
-        elif f"chatbot_{name}" in env:
-            values[name] = env[f"chatbot_{name}"]
-        else:
-            values[name] = file_values.get(name, default)
+    try:
+        found = resolve(_CLIENT_DEFAULTS, flags)
+    except FILE_ERRORS:
+        return None
+    values = {
+        name: found[name][1] if name in found else default
+        for name, default in _CLIENT_DEFAULTS.items()
+    }
     if not isinstance(values["url"], str) or not values["url"]:
         return None
     if values["api_key"] is not None and not isinstance(values["api_key"], str):

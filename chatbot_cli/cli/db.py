@@ -31,7 +31,8 @@ def run_on_database(fn: Callable[[Database], Awaitable[T]], *, upgrade: bool = F
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from chatbot_cli.db.session import Database, redact
+    from chatbot_cli.config import redact_url
+    from chatbot_cli.db.session import Database
 
     configured = settings()
     url = configured.effective_database_url
@@ -49,14 +50,15 @@ def run_on_database(fn: Callable[[Database], Awaitable[T]], *, upgrade: bool = F
             fail(f"Migration failed: {exc}")
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
-            fail(f"Database error on {redact(url)}: {reason}")
+            fail(f"Database error on {redact_url(url)}: {reason}")
     raise AssertionError("unreachable")
 
 
 def _where() -> str:
-    from chatbot_cli.db.session import normalize_url, redact
+    from chatbot_cli.config import redact_url
+    from chatbot_cli.db.session import normalize_url
 
-    return redact(normalize_url(settings().effective_database_url))
+    return redact_url(normalize_url(settings().effective_database_url))
 
 
 @app.command("upgrade")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chatbot_cli._precedence import encode_env
 from chatbot_cli.cli.common import fail, handle_errors, settings
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def _server_class() -> type:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
             self.signals_seen = {*getattr(self, "signals_seen", set()), sig}
+            # Private: uvicorn re-raises what this list holds when capture_signals() exits. Pinned
+            # in pyproject.toml; tests/cli/test_serve.py fails if the name or its use changes.
             self._captured_signals.clear()
 
     return Server
@@ -88,10 +91,10 @@ def _migrate(s: Settings) -> None:
 
     if asyncio.run(at_head()):
         return
-    # Alembic and the migration scripts stay in memory once imported (~11 MB for the server's
-    # whole life), so a first start or an upgrade migrates in a short-lived child process. It
-    # reads the same config; the URL is passed on because it may have come from a flag.
-    env = {**os.environ, "CHATBOT_DATABASE_URL": s.effective_database_url}
+    # Alembic and the migration scripts would stay in memory for the server's whole life once
+    # imported, so a first start or an upgrade migrates in a short-lived child process. It reads
+    # the same config; the URL is passed on because it may have come from a flag.
+    env = {**os.environ, **encode_env({"database_url": s.effective_database_url})}
     cmd = [sys.executable, "-m", "chatbot_cli", "db", "upgrade"]
     code = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL).returncode
     if code:
@@ -203,15 +206,12 @@ def serve(
             # The lifespan failed (it logged why): never report success.
             raise typer.Exit(1)
         return
-    # Worker processes rebuild settings from the environment: pass every given flag through it.
-    for name, value in flags.items():
-        if value is None:
-            continue
-        os.environ[f"CHATBOT_{name.upper()}"] = (
-            __import__("json").dumps(value) if isinstance(value, list) else str(value)
-        )
+    # Worker processes build their settings from the environment and the config file: hand them
+    # every flag given here, and the key in use (it may have just been generated).
+    given: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
     if s.api_key is not None:
-        os.environ["CHATBOT_API_KEY"] = s.api_key.get_secret_value()
+        given["api_key"] = s.api_key
+    os.environ.update(encode_env(given))
     uvicorn.run(  # type: ignore[arg-type]
         "chatbot_cli.server.app:app_from_env", factory=True, workers=workers, **common
     )

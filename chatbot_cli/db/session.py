@@ -31,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatbot_cli.config import redact_url
 from chatbot_cli.db._writer import GroupWriter
 from chatbot_cli.errors import ConfigError, DatabaseUnavailable, Overloaded
 
@@ -45,7 +46,7 @@ log = logging.getLogger("chatbot.db")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration shipped. A database already there is recognised with one query, without
-# importing Alembic (~11 MB that would otherwise stay in the server for its whole life).
+# importing Alembic, which would otherwise stay in the server's memory for its whole life.
 # tests/db/test_migrations.py fails when a migration is added and this is not moved on.
 HEAD_REVISION = "0002"
 SQLITE_READERS = 4
@@ -89,17 +90,12 @@ def _is_disconnect(exc: BaseException) -> bool:
 
 
 def normalize_url(url: str) -> str:
-    """Pick the async driver for the plain URLs people write (postgres://, sqlite://)."""
+    """Pick the asyncpg driver for the plain PostgreSQL URLs people write (postgres://...).
+    SQLite URLs stay as given: they run on the stdlib driver (`Database._connect_sqlite`)."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
-
-
-def redact(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -126,10 +122,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 class Database:
     def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
-        """`pool` defaults to the configured pool options (CHATBOT_DB_* / config file)."""
+        """`pool`: PostgreSQL pool options, PoolOptions' defaults when not given. Nothing here
+        reads the configuration: `from_settings` is how the server and CLI pass theirs."""
         self.url = normalize_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
-        self.pool = pool
+        self.pool = pool or PoolOptions()
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
         self._writer: GroupWriter | None = None
@@ -144,17 +141,13 @@ class Database:
             else:
                 self._async = self._create_async_engine()
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ConfigError(f"Cannot use database URL {redact(self.url)}: {exc}") from None
+            raise ConfigError(f"Cannot use database URL {redact_url(self.url)}: {exc}") from None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.effective_database_url, PoolOptions.from_settings(settings))
 
     def _create_async_engine(self) -> AsyncEngine:
-        if self.pool is None:
-            from chatbot_cli.config import load_settings
-
-            self.pool = PoolOptions.from_settings(load_settings())
         return create_async_engine(
             self.url,
             pool_size=self.pool.size,
@@ -319,7 +312,9 @@ class Database:
                 return await conn.run_sync(job)
         except (DBAPIError, OSError) as exc:
             reason = getattr(exc, "orig", None) or exc
-            raise ConfigError(f"Cannot open the database at {redact(self.url)}: {reason}") from None
+            raise ConfigError(
+                f"Cannot open the database at {redact_url(self.url)}: {reason}"
+            ) from None
 
     async def at_head(self) -> bool:
         """Whether the schema is at the newest shipped migration (one query, no Alembic)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from chatbot_cli.cli.common import GLOBAL, client_config
+import pytest
+import typer
+
+from chatbot_cli.cli.common import GLOBAL, client_config, settings
 from chatbot_cli.config import load_settings, write_config_values
 
 
@@ -38,3 +41,24 @@ def test_file_env_and_flags_match_settings(monkeypatch: pytest.MonkeyPatch) -> N
 def test_invalid_values_fall_back_to_full_validation(bad: dict[str, object]) -> None:
     write_config_values(bad)
     assert client_config() is None
+
+
+def test_upper_case_file_keys_match_settings() -> None:
+    # pydantic-settings matched TOML keys case-insensitively; the fast path once did not.
+    write_config_values({"URL": "http://upper:1", "Timeout": 7})
+    assert client_config() == expected()
+
+
+def test_unreadable_file_falls_back_and_fails_as_one_line(isolated_env: Path) -> None:
+    (isolated_env / "config.toml").write_text("url = \n")
+    assert client_config() is None
+    with pytest.raises(typer.Exit) as info:
+        settings()
+    assert info.value.exit_code == 2
+
+
+def test_bad_structured_env_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATBOT_CORS_ORIGINS", "not json")
+    with pytest.raises(typer.Exit) as info:
+        settings()
+    assert info.value.exit_code == 2

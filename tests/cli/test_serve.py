@@ -145,3 +145,50 @@ def test_first_start_migrates_in_a_child_process(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert json.loads(current)["pending"] is False
+
+
+def test_uvicorn_still_replays_signals_from_captured_signals() -> None:
+    """serve's Server clears uvicorn's private `_captured_signals` so a clean shutdown is not
+    re-raised as the signal. If uvicorn renames it or stops replaying from it, this fails."""
+    import inspect
+
+    import uvicorn
+
+    plain = uvicorn.Server(uvicorn.Config(app=None))  # type: ignore[arg-type]
+    assert plain._captured_signals == []
+    plain.handle_exit(signal.SIGTERM, None)
+    assert plain._captured_signals == [signal.SIGTERM]
+    assert "self._captured_signals" in inspect.getsource(uvicorn.Server.capture_signals)
+
+
+def test_handled_signal_is_not_re_raised_after_shutdown() -> None:
+    # In a child: if the signal were replayed, SIGTERM would kill it before it prints.
+    code = (
+        "import signal, uvicorn\n"
+        "from chatbot_cli.cli.serve import _Server\n"
+        "server = _Server(uvicorn.Config(app=None))\n"
+        "with server.capture_signals():\n"
+        "    server.handle_exit(signal.SIGTERM, None)\n"
+        "assert server.should_exit and server.signals_seen == {signal.SIGTERM}\n"
+        "print('survived')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "survived"), out.stderr
+
+
+def test_workers_get_the_flags(start_server: Callable[..., LiveServer]) -> None:
+    """With --workers the flags reach the worker processes through CHATBOT_* variables: a list
+    (--cors-origin) and the key must arrive intact."""
+    server = start_server(
+        model=None,
+        extra_args=["--workers", "2", "--engine", "none", "--cors-origin", "http://a.test"],
+    )
+    try:
+        r = httpx.get(
+            server.url + "/v1/models", headers={**server.headers, "Origin": "http://a.test"}
+        )
+        assert r.status_code == 200
+        assert r.headers.get("access-control-allow-origin") == "http://a.test"
+        assert httpx.get(server.url + "/v1/models").status_code == 401
+    finally:
+        assert server.stop() == 0

@@ -44,7 +44,7 @@ def pg_available() -> bool:
 
 def database_urls(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'db' / 'chatbot.db'}"
+        yield f"sqlite:///{tmp_path / 'db' / 'chatbot.db'}"
         return
     if not pg_available():
         if os.environ.get("CI", "").lower() == "true":

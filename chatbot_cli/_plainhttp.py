@@ -1,9 +1,9 @@
 """One-shot JSON requests to a plain-http server, on the standard library's `http.client`.
 
-`chatbot todo ...` runs in shell loops, and most of such a command was importing httpx: with
-httpcore, h11, its URL, cookie and proxy machinery, 338 M of a `todo list --json` run's 553 M
-instructions (callgrind), against 94 M for `http.client` and `json`. A request that needs no TLS,
-no proxy and no streaming needs none of that: it is sent here, and the whole response is read.
+`chatbot todo ...` runs in shell loops, and most of such a command was importing httpx, with
+httpcore, h11, its URL, cookie and proxy machinery; `http.client` and `json` cost a fraction of
+that (figures in docs/design.md, "CLI start-up"). A request that needs no TLS, no proxy and no
+streaming needs none of it: it is sent here, and the whole response is read.
 Everything else (HTTPS, proxies, SSE) stays on httpx (see `client.Client`).
 """
 

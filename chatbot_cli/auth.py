@@ -59,8 +59,8 @@ def ensure_server_key(settings: Settings) -> tuple[str, Path | None]:
     existing = settings.api_key_value()
     if existing:
         return existing, None
-    # Imported here: the CLI's client imports this module for bearer_headers, and pydantic /
-    # pydantic-settings would add ~0.1 s to every `chatbot todo` command.
+    # Imported here: the CLI's client imports this module for bearer_headers, and importing
+    # pydantic / pydantic-settings would slow the start of every `chatbot todo` command.
     from pydantic import SecretStr
 
     from chatbot_cli.config import config_path, write_config_values

@@ -1,10 +1,10 @@
 """The `chatbot` executable.
 
 `chatbot todo ...` runs in shell loops, so it goes straight to its command group instead of
-building the whole command tree (serve, chat, config, db, keys, models) first: that tree is ~8%
-of a todo command (597 M vs 552 M instructions under callgrind for `todo list --json`). Global
-options come before the group name, so a command line starting with `todo` has none, and the
-group behaves exactly as under the root.
+building the whole command tree (serve, chat, config, db, keys, models) first, which is work a
+todo command never uses (figure in docs/design.md, "CLI start-up"). Global options come before
+the group name, so a command line starting with `todo` has none, and the group behaves exactly
+as under the root.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ SQLite lets one connection write at a time. Writes requested during one turn of 
 are run together, on one connection, in one transaction with one commit, right there on the
 loop: a small write is tens of microseconds of SQLite and SQLAlchemy, all of it under the GIL
 either way, and handing it to a thread cost far more (under load each hop waited for the GIL on
-both sides: createTodo ran at 0.45x the `{ __typename }` floor through a writer thread).
+both sides; figures in docs/design.md, "Database").
 
 That connection never waits for the file lock (busy_timeout 0) and never checkpoints the WAL
 itself, so the loop is never stuck behind another process or an fsync. When another process

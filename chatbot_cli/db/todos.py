@@ -1,7 +1,9 @@
 """Todo queries, always scoped to one owner.
 
-Writes are single Core statements with RETURNING inside one short transaction: no read-before-write
-round trips, so a mutation costs one statement and one commit.
+Each write is one statement in one short transaction, with no read-before-write round trip: a
+mutation costs one statement and one commit. Update and delete return the row with RETURNING;
+create needs no RETURNING (every column but the id is known before the write), and on SQLite it
+runs SQLAlchemy's compiled insert on the driver's cursor (`_DriverInsert`).
 """
 
 from __future__ import annotations
@@ -140,10 +142,10 @@ async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
     return _record(row) if row is not None else None
 
 
-# Built once: SQLAlchemy then only binds the values. Building the statement per call cost more
-# than SQLite's own work for it (~190 µs of ~340 µs a create, measured in-process). No RETURNING:
-# every column but the id is known before the write, and reading the row back (result set, two
-# timestamp parses) cost ~130k instructions a create under callgrind, a sixth of its overhead.
+# Built once, so SQLAlchemy only binds the values: building the statement per call cost more than
+# SQLite's own work for it. No RETURNING: every column but the id is known before the write, so
+# reading the row back (a result set, two timestamp parses) would be work for nothing. Figures
+# in docs/design.md, "Database".
 _INSERT = insert(todos)
 _VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner")
 
@@ -152,8 +154,9 @@ _VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner")
 class _DriverInsert:
     """`_INSERT` compiled once for one dialect, with its columns' own bind processors, to run on
     the driver's cursor: on SQLite's single writer, SQLAlchemy's per-execution work (execution
-    context, parameter processing, result set) was ~165k instructions of a create's ~700k over
-    the `{ __typename }` floor (callgrind). The SQL and the stored values are SQLAlchemy's own."""
+    context, parameter processing, result set) was a large share of a create's cost. The SQL and
+    the stored values are SQLAlchemy's own: relying on how it compiles and binds is why SQLAlchemy
+    is pinned below its next major, and tests/db/test_driver_insert.py fails if that changes."""
 
     sql: str
     keys: tuple[str, ...]

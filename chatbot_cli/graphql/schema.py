@@ -101,7 +101,8 @@ def _with_code(error: GraphQLError) -> GraphQLError:
 
 
 # The limiter rules are built once: ValidationCache keys on the rule classes, and a fresh class
-# per request would make every lookup a miss.
+# per request would make every lookup a miss (bypassing the limiters' __init__: see the guard in
+# tests/graphql/test_strawberry_internals.py).
 _DEPTH_RULE: type[ValidationRule] = depth_rule(MAX_DEPTH, None)
 _ALIAS_RULE: type[ValidationRule] = alias_rule(MAX_ALIASES)
 
@@ -121,8 +122,12 @@ _validated: OrderedDict[tuple[int, str], list[GraphQLError]] = OrderedDict()
 
 class TextValidationCache(SchemaExtension):
     """Strawberry's ValidationCache keys its LRU on the parsed document, which graphql-core
-    hashes by walking the whole tree on every lookup (~30 µs a createTodo request under
-    cProfile). The query text names the document just as well: a schema's rules never change."""
+    hashes by walking the whole tree on every lookup. The query text names the document just as
+    well: a schema's rules never change.
+
+    Uses Strawberry internals (`validate_document`, `Schema._schema`, validation skipped once
+    `pre_execution_errors` is set): pinned in pyproject.toml, guarded by
+    tests/graphql/test_strawberry_internals.py."""
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context

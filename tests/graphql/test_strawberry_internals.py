@@ -1,0 +1,90 @@
+"""The guard for what graphql/schema.py takes from Strawberry beyond its documented API.
+
+`TextValidationCache` calls `strawberry.schema.schema.validate_document` on the private
+`Schema._schema` and relies on Strawberry skipping its own validation once an extension has set
+`pre_execution_errors`; `DepthLimit`/`AliasLimit` build the limiters' rules once and call
+`AddValidationRules.__init__` directly; `TodoGraphQLRouter` overrides `run` and `parse_http_body`
+of Strawberry's view. Strawberry is pinned in pyproject.toml; these tests fail when an upgrade
+renames or changes any of it, instead of an override or the cache silently stopping to apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import pytest
+import strawberry.schema.schema as strawberry_schema
+from graphql import GraphQLSchema
+from strawberry.extensions import AddValidationRules, MaskErrors, QueryDepthLimiter
+from strawberry.extensions.max_aliases import MaxAliasesLimiter
+from strawberry.fastapi import GraphQLRouter
+from strawberry.types import ExecutionContext
+
+from chatbot_cli.graphql import schema as ours
+
+
+def _params(fn: Any) -> list[str]:
+    return list(inspect.signature(fn).parameters)
+
+
+def test_private_names_still_exist() -> None:
+    assert _params(strawberry_schema.validate_document) == [
+        "schema",
+        "document",
+        "validation_rules",
+    ]
+    assert isinstance(ours.create_schema()._schema, GraphQLSchema)
+    fields = set(ExecutionContext.__dataclass_fields__)
+    assert {"query", "schema", "graphql_document", "validation_rules"} <= fields
+    assert "pre_execution_errors" in fields
+
+
+def test_limiters_still_only_add_validation_rules() -> None:
+    # DepthLimit and AliasLimit skip the limiters' own __init__ (which builds a new rule class
+    # per request) and hand their prebuilt rule to AddValidationRules.
+    assert issubclass(QueryDepthLimiter, AddValidationRules)
+    assert issubclass(MaxAliasesLimiter, AddValidationRules)
+    assert _params(AddValidationRules.__init__) == ["self", "validation_rules"]
+    assert ours.DepthLimit().validation_rules == [ours._DEPTH_RULE]
+    assert ours.AliasLimit().validation_rules == [ours._ALIAS_RULE]
+
+
+@pytest.mark.parametrize(
+    ("base", "name", "params"),
+    [
+        (GraphQLRouter, "run", ["self", "request", "context", "root_value"]),
+        (GraphQLRouter, "parse_http_body", ["self", "request"]),
+        (MaskErrors, "anonymise_error", ["self", "error"]),
+    ],
+)
+def test_overridden_methods_still_exist(base: type, name: str, params: list[str]) -> None:
+    method = getattr(base, name, None)
+    assert method is not None, f"{base.__name__}.{name} is gone: our override no longer applies"
+    assert _params(method) == params
+
+
+def test_validation_runs_once_per_query_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ours validates a query text once; Strawberry's own validation never runs after it."""
+    calls = {"ours": 0, "strawberry": 0}
+    real = strawberry_schema.validate_document
+
+    def counted(who: str) -> Any:
+        def validate(*args: Any) -> Any:
+            calls[who] += 1
+            return real(*args)
+
+        return validate
+
+    monkeypatch.setattr(ours, "validate_document", counted("ours"))
+    monkeypatch.setattr(strawberry_schema, "validate_document", counted("strawberry"))
+    monkeypatch.setattr(ours, "_validated", type(ours._validated)())
+    schema = ours.create_schema()
+    query = "{ __typename }"
+    for _ in range(3):
+        result = asyncio.run(schema.execute(query))
+        assert result.errors is None and result.data == {"__typename": "Query"}
+    assert calls == {"ours": 1, "strawberry": 0}
+    bad = asyncio.run(schema.execute("{ nope }"))
+    assert bad.errors and bad.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}

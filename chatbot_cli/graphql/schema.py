@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import strawberry
@@ -178,13 +178,6 @@ def create_schema() -> strawberry.Schema:
     )
 
 
-async def _no_extra_context() -> None:
-    """Strawberry's default context getter is a plain function, which FastAPI runs in a worker
-    thread on every request; an async one that adds nothing keeps it on the loop (the default
-    context still carries the request)."""
-    return None
-
-
 class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
     """Transport errors (bad JSON, wrong content type, non-object body) become a 4xx with a JSON
     GraphQL error body instead of Strawberry's plain text, and never a 500."""
@@ -223,10 +216,15 @@ class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
             ) from None
 
 
-def create_graphql_router() -> GraphQLRouter[Any, Any]:
+def create_graphql_router(
+    context_getter: Callable[..., Awaitable[dict[str, Any]]],
+) -> GraphQLRouter[Any, Any]:
+    """`context_getter` is a FastAPI dependency (the server's `deps.graphql_context`) giving the
+    resolvers their database and owner; it must be `async def`, or FastAPI runs it in a worker
+    thread on every request."""
     return TodoGraphQLRouter(
         create_schema(),
-        context_getter=_no_extra_context,
+        context_getter=context_getter,
         graphql_ide=None,
         subscription_protocols=(),
     )

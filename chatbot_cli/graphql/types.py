@@ -32,6 +32,5 @@ class Todo:
 
 
 def caller(info: strawberry.Info[Any, Any]) -> tuple[Database, str]:
-    """The database and the owner the auth dependency put on the request."""
-    request = info.context["request"]
-    return request.app.state.database, request.state.owner
+    """The database and the owner `server/deps.graphql_context` put in the context."""
+    return info.context["database"], info.context["owner"]

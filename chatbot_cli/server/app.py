@@ -7,26 +7,39 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from chatbot_cli import __version__
 from chatbot_cli.config import Settings, load_settings
-from chatbot_cli.server.deps import Authenticator, require_owner
+from chatbot_cli.db.keys import lookup_owner
+from chatbot_cli.db.session import Database
+from chatbot_cli.engine.base import Engine
+from chatbot_cli.engine.registry import build_engine
+from chatbot_cli.server.deps import (
+    Authenticator,
+    DatabaseDep,
+    EngineDep,
+    graphql_context,
+    require_owner,
+)
 from chatbot_cli.server.errors import install_error_handlers
 from chatbot_cli.server.limits import RequestContextMiddleware
+from chatbot_cli.server.serving import OpenAIServingChat
+from chatbot_cli.server.serving_models import OpenAIServingModels
 
 log = logging.getLogger("chatbot.server")
 
 # Objects allocated between two young-generation collections (CPython's default is 700). A
-# request allocates thousands of short-lived objects, and with 16 requests in flight a small
+# request allocates thousands of short-lived objects, and with many requests in flight a small
 # young generation promotes many of them to the older ones just before they die, which then get
-# collected again. Callgrind, 800 in-process createTodo requests 16 at a time: GC was 181k
-# instructions a request at 700; a request cost 82k fewer at 5,000 and 111k fewer at 20,000 (the
-# `{ __typename }` floor: 14k and 8k fewer). 5,000 keeps each young pass short (p99 latency).
+# collected again; under callgrind a larger threshold made each request cheaper. This value
+# still keeps each young pass short (p99 latency); bench/ and the commit history hold the figures.
 GC_YOUNG_THRESHOLD = 5_000
 
 
@@ -43,23 +56,30 @@ class Health(BaseModel):
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from chatbot_cli.db.keys import lookup_owner
-    from chatbot_cli.db.session import Database
-    from chatbot_cli.engine.registry import build_engine
-
+async def lifespan(
+    app: FastAPI, *, engine: Engine | None = None, database: Database | None = None
+) -> AsyncIterator[None]:
+    """Builds every part a route reaches (`server/deps.py`) once, and closes them at the end.
+    An engine or a database given to `create_app` replaces the one the settings describe, and is
+    started and closed here just the same."""
     settings: Settings = app.state.settings
-    database = Database.from_settings(settings)
+    if database is None:
+        database = Database.from_settings(settings)
     await database.connect()
     await database.upgrade()
     app.state.database = database
     app.state.authenticator = Authenticator(
-        settings.api_key_value(), lambda h: lookup_owner(database, h)
+        settings.api_key_value(),
+        partial(lookup_owner, database),
+        no_auth=settings.no_auth,
     )
-    engine = build_engine(settings)
+    if engine is None:
+        engine = build_engine(settings)
     app.state.engine = engine
     try:
         await engine.start()
+        app.state.openai_serving_chat = OpenAIServingChat(engine, settings, app.state.metrics)
+        app.state.openai_serving_models = OpenAIServingModels(engine)
         tune_gc()
         log.info("ready: models %s", ", ".join(m.id for m in engine.models) or "(none)")
         yield
@@ -77,18 +97,21 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, database: Database | None = None
+) -> FastAPI:
+    """The whole app. `engine` and `database` replace the ones the settings describe (tests pass a
+    scripted engine or a database of their own); the lifespan starts and closes them."""
     from chatbot_cli.graphql.schema import create_graphql_router
     from chatbot_cli.server.metrics import install_metrics
     from chatbot_cli.server.openai_api import router as openai_router
 
-    settings = settings or load_settings()
     app = FastAPI(
         title="chatbot",
         version=__version__,
         description="OpenAI-compatible chat completions on a local GGUF model, and todos over "
         "GraphQL. Every /v1 and /graphql request needs `Authorization: Bearer <key>`.",
-        lifespan=lifespan,
+        lifespan=partial(lifespan, engine=engine, database=database),
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -107,26 +130,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(openai_router)
     app.include_router(
-        create_graphql_router(), prefix="/graphql", dependencies=[Depends(require_owner)]
+        create_graphql_router(graphql_context),
+        prefix="/graphql",
+        dependencies=[Depends(require_owner)],
     )
     install_metrics(app)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Liveness and readiness")
-    async def health(request: Request) -> Any:
-        database = getattr(request.app.state, "database", None)
-        db_ok = bool(database is not None and await database.ping())
-        engine = getattr(request.app.state, "engine", None)
-        models = [m.id for m in engine.models] if engine is not None else []
+    async def health(database: DatabaseDep, engine: EngineDep) -> Any:
+        db_ok = await database.ping()
+        models = [m.id for m in engine.models]
         body = Health(
             status="ok" if db_ok else "degraded",
             version=__version__,
             database=HealthComponent(status="ok" if db_ok else "down"),
-            engine=HealthComponent(
-                status="ok" if engine is not None else "down", detail=", ".join(models) or None
-            ),
+            engine=HealthComponent(status="ok", detail=", ".join(models) or None),
         )
-        from fastapi.responses import JSONResponse
-
         return JSONResponse(body.model_dump(), status_code=200 if db_ok else 503)
 
     return app

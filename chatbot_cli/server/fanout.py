@@ -5,8 +5,8 @@ choices interleave as they are generated and one place can cancel them all: on c
 disconnect, server shutdown or an error in any choice.
 
 The response takes everything queued at once, and a streaming response writes it to the socket
-in one write. A streaming response may ask `take` to hold tokens until a deadline, so that at
-~120 tokens/s a client wakes up for every fifth or sixth token instead of each one. Each token
+in one write. A streaming response may ask `take` to hold tokens until a deadline, so that a
+fast stream wakes its client once for several tokens instead of for each one. Each token
 stays its own chunk; only the writes are grouped. The end of a choice, an error or shutdown is
 never held.
 """

@@ -1,22 +1,16 @@
-"""The OpenAI-compatible routes: parse → serving / engine → shape. Logic lives in serving.py."""
+"""The OpenAI-compatible routes: one line each, into the serving objects the lifespan built
+(serving.py, serving_models.py), reached through the `deps` aliases."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from chatbot_cli.engine.base import ModelInfo
-from chatbot_cli.engine.registry import find_model
-from chatbot_cli.errors import ModelNotFound
-from chatbot_cli.server.deps import require_owner
+from chatbot_cli.server.deps import ServingChat, ServingModels, require_owner
 from chatbot_cli.server.protocol import (
-    MAX_MODEL_ID,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -24,7 +18,6 @@ from chatbot_cli.server.protocol import (
     ModelCard,
     ModelList,
 )
-from chatbot_cli.server.serving import create_chat_completion, get_engine
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid request (`param` names the field)"},
@@ -103,24 +96,10 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["o
         **_ERRORS,
     },
 )
-async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-    return await create_chat_completion(request, body)
-
-
-def _card(info: ModelInfo, default_created: int) -> ModelCard:
-    created = default_created
-    if info.path:
-        with contextlib.suppress(OSError):
-            created = int(os.stat(info.path).st_mtime)
-    return ModelCard(id=info.id, created=created, owned_by=info.owned_by)
-
-
-def _started(request: Request) -> int:
-    started = getattr(request.app.state, "started_at", None)
-    if started is None:
-        started = int(time.time())
-        request.app.state.started_at = started
-    return int(started)
+async def chat_completions(
+    body: ChatCompletionRequest, serving: ServingChat, raw_request: Request
+) -> Response:
+    return await serving.create_chat_completion(body, raw_request)
 
 
 @router.get(
@@ -129,11 +108,8 @@ def _started(request: Request) -> int:
     summary="List the models this server serves",
     responses={401: _ERRORS[401]},
 )
-async def list_models(request: Request) -> ModelList:
-    engine = getattr(request.app.state, "engine", None)
-    infos = engine.models if engine is not None else []
-    created = _started(request)
-    return ModelList(data=[_card(m, created) for m in infos])
+async def list_models(serving: ServingModels) -> ModelList:
+    return serving.list_models()
 
 
 @router.get(
@@ -142,10 +118,5 @@ async def list_models(request: Request) -> ModelList:
     summary="Describe one model",
     responses={401: _ERRORS[401], 404: _ERRORS[404], "default": _ERRORS["default"]},
 )
-async def retrieve_model(request: Request, model: str) -> ModelCard:
-    if len(model) > MAX_MODEL_ID:
-        # No served id is this long (chat requests cap `model` the same way); echoing a 20 KB
-        # path back in the message would only help log flooding.
-        raise ModelNotFound(f"The model '{model[:40]}...' does not exist.", param="model")
-    info = find_model(model, get_engine(request).models)
-    return _card(info, _started(request))
+async def retrieve_model(model: str, serving: ServingModels) -> ModelCard:
+    return serving.retrieve_model(model)

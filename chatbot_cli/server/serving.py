@@ -21,9 +21,9 @@ from starlette.background import BackgroundTask
 from chatbot_cli.config import Settings
 from chatbot_cli.engine.base import Engine, GenerationRequest
 from chatbot_cli.engine.registry import find_model
-from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest, ModelNotFound
+from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest
 from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
-from chatbot_cli.server.metrics import Metrics, get_metrics
+from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
 
@@ -79,13 +79,6 @@ def generation_requests(body: ChatCompletionRequest) -> list[GenerationRequest]:
     ]
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    if engine is None:
-        raise ModelNotFound("No model is loaded on this server.", param="model")
-    return engine
-
-
 def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
 
@@ -101,21 +94,7 @@ async def _wait_disconnect(request: Request) -> None:
             return
 
 
-async def create_chat_completion(request: Request, body: ChatCompletionRequest) -> Response:
-    started = time.perf_counter()
-    settings: Settings = request.app.state.settings
-    check_limits(body, settings)
-    engine = get_engine(request)
-    models = engine.models
-    if models:  # an upstream that could not list its models yet forwards and reports why
-        find_model(body.model, models)  # a clear 404 before any slot is taken
-    fan = FanOut(engine, body.model, generation_requests(body))
-    if body.stream:
-        return await _stream(request, body, fan, started)
-    return await _complete(request, body, fan, started)
-
-
-async def _collect(fan: FanOut, metrics: Metrics | None, started: float) -> None:
+async def _collect(fan: FanOut, metrics: Metrics, started: float) -> None:
     pending = len(fan.states)
     first = True
     while pending:
@@ -125,35 +104,58 @@ async def _collect(fan: FanOut, metrics: Metrics | None, started: float) -> None
             elif isinstance(item, ChatbotError):
                 raise item
             else:
-                if first and item.content and metrics:
+                if first and item.content:
                     metrics.first_token(False, time.perf_counter() - started)
                     first = False
                 fan.record(index, item)
 
 
-async def _complete(
-    request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
-) -> Response:
-    metrics = get_metrics(request)
-    # One task per request (not per token) so a disconnect can be noticed while waiting.
-    collector = asyncio.create_task(_collect(fan, metrics, started))
-    disconnect = asyncio.create_task(_wait_disconnect(request))
-    outcome = "cancelled"
-    try:
-        await asyncio.wait({collector, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-        if not collector.done():
-            # Nobody is listening any more: free the slots and answer into the void.
-            return Response(status_code=499)
-        error = collector.exception()
-        if error is not None:
-            outcome = getattr(error, "code", None) or "error"
-            raise error
-        outcome = "ok"
-    finally:
-        collector.cancel()
-        fan.cancel()
-        disconnect.cancel()
-        if metrics:
+class OpenAIServingChat:
+    """Chat completions on one engine, under one app's settings and metrics. The lifespan builds
+    it once; a request reaches it through `deps.ServingChat` and brings only what is its own:
+    the body, and the raw request to notice a client that disconnects."""
+
+    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.metrics = metrics
+        self.flush_interval = settings.stream_flush_ms / 1000
+
+    async def create_chat_completion(
+        self, body: ChatCompletionRequest, raw_request: Request
+    ) -> Response:
+        started = time.perf_counter()
+        check_limits(body, self.settings)
+        models = self.engine.models
+        if models:  # an upstream that could not list its models yet forwards and reports why
+            find_model(body.model, models)  # a clear 404 before any slot is taken
+        fan = FanOut(self.engine, body.model, generation_requests(body))
+        if body.stream:
+            return await self._stream(body, fan, started)
+        return await self._complete(raw_request, body, fan, started)
+
+    async def _complete(
+        self, raw_request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
+    ) -> Response:
+        metrics = self.metrics
+        # One task per request (not per token) so a disconnect can be noticed while waiting.
+        collector = asyncio.create_task(_collect(fan, metrics, started))
+        disconnect = asyncio.create_task(_wait_disconnect(raw_request))
+        outcome = "cancelled"
+        try:
+            await asyncio.wait({collector, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+            if not collector.done():
+                # Nobody is listening any more: free the slots and answer into the void.
+                return Response(status_code=499)
+            error = collector.exception()
+            if error is not None:
+                outcome = getattr(error, "code", None) or "error"
+                raise error
+            outcome = "ok"
+        finally:
+            collector.cancel()
+            fan.cancel()
+            disconnect.cancel()
             usage = fan.usage() if outcome == "ok" else {}
             metrics.finished(
                 False,
@@ -162,144 +164,137 @@ async def _complete(
                 usage.get("prompt_tokens", 0),
                 usage.get("completion_tokens", 0),
             )
-    return JSONResponse(
-        {
-            "id": _completion_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": [
-                {
-                    "index": i,
-                    "message": {"role": "assistant", "content": "".join(s.text)},
-                    "finish_reason": _finish(s.finish_reason),
-                }
-                for i, s in enumerate(fan.states)
-            ],
-            "usage": fan.usage(),
-        }
-    )
-
-
-async def _stream(
-    request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
-) -> Response:
-    try:
-        await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
-    except BaseException:
-        fan.cancel()
-        metrics = get_metrics(request)
-        if metrics:
-            metrics.finished(True, "rejected", time.perf_counter() - started)
-        raise
-    shutdown = anyio.Event()
-
-    async def cancel_leftovers() -> None:
-        # The generator's own `finally` cancels the engine streams, but a generator that never
-        # started (client gone before the first event) has no `finally` to run.
-        fan.cancel()
-
-    return EventStream(
-        _sse_events(request, body, fan, started, shutdown),
-        background=BackgroundTask(cancel_leftovers),
-        headers=SSE_HEADERS,
-        ping=PING_SECONDS,
-        sep="\n",
-        shutdown_event=shutdown,
-        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
-    )
-
-
-async def _sse_events(
-    request: Request,
-    body: ChatCompletionRequest,
-    fan: FanOut,
-    started: float,
-    shutdown: anyio.Event,
-) -> AsyncIterator[bytes]:
-    metrics = get_metrics(request)
-    cid, created, model = _completion_id(), int(time.time()), body.model
-
-    def chunk(index: int, delta: dict[str, str], finish: str | None) -> bytes:
-        return event(
+        return JSONResponse(
             {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+                "id": _completion_id(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.model,
+                "choices": [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": "".join(s.text)},
+                        "finish_reason": _finish(s.finish_reason),
+                    }
+                    for i, s in enumerate(fan.states)
+                ],
+                "usage": fan.usage(),
             }
         )
 
-    watcher = fan.on_shutdown(shutdown)
-    loop = asyncio.get_running_loop()
-    settings: Settings = request.app.state.settings
-    interval = settings.stream_flush_ms / 1000
-    pending = len(fan.states)
-    first = True
-    outcome = "cancelled"
-    try:
-        for index in range(pending):
-            yield chunk(index, {"role": "assistant", "content": ""}, None)
-        flush_at = 0.0  # the first token goes out at once
-        last_write = float("-inf")
-        while pending:
-            out: list[bytes] = []
-            tokens = 0
-            for index, item in await fan.channel.take(flush_at):
-                if item is DONE_ITEM:
-                    pending -= 1
-                    reason = _finish(fan.states[index].finish_reason)
-                    out.append(chunk(index, {"content": ""}, reason))
-                elif item is SHUTDOWN_ITEM or isinstance(item, ChatbotError):
-                    if isinstance(item, ChatbotError):
-                        error, outcome = item, item.code or "error"
+    async def _stream(self, body: ChatCompletionRequest, fan: FanOut, started: float) -> Response:
+        try:
+            await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
+        except BaseException:
+            fan.cancel()
+            self.metrics.finished(True, "rejected", time.perf_counter() - started)
+            raise
+        shutdown = anyio.Event()
+
+        async def cancel_leftovers() -> None:
+            # The generator's own `finally` cancels the engine streams, but a generator that
+            # never started (client gone before the first event) has no `finally` to run.
+            fan.cancel()
+
+        return EventStream(
+            self._sse_events(body, fan, started, shutdown),
+            background=BackgroundTask(cancel_leftovers),
+            headers=SSE_HEADERS,
+            ping=PING_SECONDS,
+            sep="\n",
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+        )
+
+    async def _sse_events(
+        self,
+        body: ChatCompletionRequest,
+        fan: FanOut,
+        started: float,
+        shutdown: anyio.Event,
+    ) -> AsyncIterator[bytes]:
+        metrics = self.metrics
+        interval = self.flush_interval
+        cid, created, model = _completion_id(), int(time.time()), body.model
+
+        def chunk(index: int, delta: dict[str, str], finish: str | None) -> bytes:
+            return event(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+                }
+            )
+
+        watcher = fan.on_shutdown(shutdown)
+        loop = asyncio.get_running_loop()
+        pending = len(fan.states)
+        first = True
+        outcome = "cancelled"
+        try:
+            for index in range(pending):
+                yield chunk(index, {"role": "assistant", "content": ""}, None)
+            flush_at = 0.0  # the first token goes out at once
+            last_write = float("-inf")
+            while pending:
+                out: list[bytes] = []
+                tokens = 0
+                for index, item in await fan.channel.take(flush_at):
+                    if item is DONE_ITEM:
+                        pending -= 1
+                        reason = _finish(fan.states[index].finish_reason)
+                        out.append(chunk(index, {"content": ""}, reason))
+                    elif item is SHUTDOWN_ITEM or isinstance(item, ChatbotError):
+                        if isinstance(item, ChatbotError):
+                            error, outcome = item, item.code or "error"
+                        else:
+                            message = "The server is shutting down; the stream was cut short."
+                            error, outcome = EngineFailure(message), "shutdown"
+                        out += (event(error.envelope()), DONE)
+                        yield b"".join(out)
+                        return
                     else:
-                        message = "The server is shutting down; the stream was cut short."
-                        error, outcome = EngineFailure(message), "shutdown"
-                    out += (event(error.envelope()), DONE)
-                    yield b"".join(out)
-                    return
-                else:
-                    fan.record(index, item)
-                    if item.content:
-                        if first and metrics:
-                            metrics.first_token(True, time.perf_counter() - started)
-                            first = False
-                        out.append(chunk(index, {"content": item.content}, None))
-                        tokens += 1
-            if not pending:
-                # The last chunks, the usage chunk and [DONE] in one write: the client wakes once.
-                outcome = "ok"
-                if body.include_usage:
-                    out.append(
-                        event(
-                            {
-                                "id": cid,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": model,
-                                "choices": [],
-                                "usage": fan.usage(),
-                            }
+                        fan.record(index, item)
+                        if item.content:
+                            if first:
+                                metrics.first_token(True, time.perf_counter() - started)
+                                first = False
+                            out.append(chunk(index, {"content": item.content}, None))
+                            tokens += 1
+                if not pending:
+                    # The last chunks, the usage chunk and [DONE] in one write: the client
+                    # wakes once.
+                    outcome = "ok"
+                    if body.include_usage:
+                        out.append(
+                            event(
+                                {
+                                    "id": cid,
+                                    "object": "chat.completion.chunk",
+                                    "created": created,
+                                    "model": model,
+                                    "choices": [],
+                                    "usage": fan.usage(),
+                                }
+                            )
                         )
-                    )
-                out.append(DONE)
-            if out:
-                yield b"".join(out) if len(out) > 1 else out[0]
-                now = loop.time()
-                # Hold tokens only while they come faster than one per half interval: then a
-                # write carries several. A slower stream (8 clients sharing the decode get one
-                # every ~45 ms) would gain nothing from a hold but latency and a timer wake-up.
-                # Only an unheld write's time is its token's arrival time.
-                held = flush_at > 0
-                fast = tokens > 1 or (not held and now - last_write < interval / 2)
-                flush_at = now + interval if fast and interval else 0.0
-                last_write = now
-    finally:
-        fan.cancel()
-        watcher.cancel()
-        if metrics:
+                    out.append(DONE)
+                if out:
+                    yield b"".join(out) if len(out) > 1 else out[0]
+                    now = loop.time()
+                    # Hold tokens only while they come faster than one per half interval: then
+                    # a write carries several. A slower stream (several clients sharing the
+                    # decode) would gain nothing from a hold but latency and a timer wake-up.
+                    # Only an unheld write's time is its token's arrival time.
+                    held = flush_at > 0
+                    fast = tokens > 1 or (not held and now - last_write < interval / 2)
+                    flush_at = now + interval if fast and interval else 0.0
+                    last_write = now
+        finally:
+            fan.cancel()
+            watcher.cancel()
             usage = fan.usage()
             metrics.finished(
                 True,

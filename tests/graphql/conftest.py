@@ -1,50 +1,31 @@
-"""An in-process app with the real auth dependency, error handlers and body cap, and only the
-GraphQL router mounted (no engine), over SQLite and PostgreSQL."""
+"""The whole app in-process (`create_app` with no engine and a database of its own), over SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from chatbot_cli.auth import generate_key, hash_key
 from chatbot_cli.config import load_settings
-from chatbot_cli.db.keys import create_key, lookup_owner, revoke_key
+from chatbot_cli.db.keys import create_key, revoke_key
 from chatbot_cli.db.session import Database
-from chatbot_cli.graphql.schema import create_graphql_router
-from chatbot_cli.server.deps import Authenticator, require_owner
-from chatbot_cli.server.errors import install_error_handlers
-from chatbot_cli.server.limits import RequestContextMiddleware
+from chatbot_cli.server.app import create_app
 from tests.db.pg import database_urls
 
 DEFAULT_KEY = "sk-test-default-key"
 
 
 def build_app(url: str) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(url)
-        await database.connect()
-        await database.upgrade()
-        app.state.database = database
-        app.state.authenticator = Authenticator(DEFAULT_KEY, lambda h: lookup_owner(database, h))
-        yield
-        await database.dispose()
-
-    app = FastAPI(lifespan=lifespan)
-    app.state.settings = load_settings(api_key=DEFAULT_KEY)
-    install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024 * 1024)
-    app.include_router(
-        create_graphql_router(), prefix="/graphql", dependencies=[Depends(require_owner)]
-    )
-    return app
+    """The whole app on its own database, with no engine (todos only)."""
+    settings = load_settings(api_key=DEFAULT_KEY, engine="none")
+    return create_app(settings, database=Database(url))
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -15,15 +16,12 @@ from fastapi import FastAPI
 from chatbot_cli.config import load_settings
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.errors import ChatbotError, ContextLengthExceeded, EngineFailure, Overloaded
-from chatbot_cli.server.deps import Authenticator
-from chatbot_cli.server.errors import install_error_handlers
-from chatbot_cli.server.metrics import install_metrics
-from chatbot_cli.server.openai_api import router
+from chatbot_cli.server.app import create_app
 
 KEY = "sk-unit-test"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("migrated_database")]
 
 
 @pytest.fixture
@@ -86,20 +84,19 @@ class ScriptedEngine:
 
 
 def make_app(engine: Any, **settings: Any) -> FastAPI:
-    app = FastAPI()
-    app.state.settings = load_settings(api_key=KEY, **settings)
-    app.state.engine = engine
-    app.state.authenticator = Authenticator(KEY)
-    install_error_handlers(app)
-    app.include_router(router)
-    install_metrics(app)
-    return app
+    return create_app(load_settings(api_key=KEY, **settings), engine=engine)
 
 
-def client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test", headers=HEADERS
-    )
+@asynccontextmanager
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run (ASGITransport does not run it), as uvicorn would."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers=HEADERS
+        ) as c,
+    ):
+        yield c
 
 
 def body(**kw: Any) -> dict[str, Any]:

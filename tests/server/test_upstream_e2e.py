@@ -1,7 +1,7 @@
 """The upstream engine end to end: a real `chatbot serve` with the tiny model is the upstream.
 
-Two fronts are used. `front` runs our real router, error handlers, limits and metrics on uvicorn
-in a thread, with an UpstreamEngine built directly (no database needed). The last tests run the
+Two fronts are used. `front` runs the whole app (`create_app`) on uvicorn in a thread, with an
+UpstreamEngine built directly and handed to it. The last tests run the
 front as `chatbot serve --engine openai --upstream-url URL`, the way users do.
 """
 
@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,11 @@ from fastapi import FastAPI
 
 from chatbot_cli.config import load_settings
 from chatbot_cli.engine.upstream import UpstreamEngine
-from chatbot_cli.server.deps import Authenticator
-from chatbot_cli.server.errors import install_error_handlers
-from chatbot_cli.server.limits import RequestContextMiddleware
-from chatbot_cli.server.metrics import install_metrics
-from chatbot_cli.server.openai_api import router
+from chatbot_cli.server.app import create_app
 from tests.live import LiveServer, free_port
 from tests.tinymodel import write_tiny_model
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("migrated_database")]
 
 FRONT_KEY = "sk-front-key-0123456789"
 FRONT = {"Authorization": f"Bearer {FRONT_KEY}"}
@@ -58,25 +54,8 @@ def upstream(tmp_path_factory: pytest.TempPathFactory, long_model: Path) -> Iter
 
 
 def make_front(url: str, key: str | None, **settings: Any) -> FastAPI:
-    engine = UpstreamEngine(url, key, parallel=2, queue_size=2)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        await engine.start()
-        yield
-        await engine.close()
-
-    app = FastAPI(lifespan=lifespan)
-    app.state.settings = load_settings(
-        api_key=FRONT_KEY, engine="openai", upstream_url=url, **settings
-    )
-    app.state.engine = engine
-    app.state.authenticator = Authenticator(FRONT_KEY)
-    install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=1024 * 1024)
-    app.include_router(router)
-    install_metrics(app)
-    return app
+    front = load_settings(api_key=FRONT_KEY, engine="openai", upstream_url=url, **settings)
+    return create_app(front, engine=UpstreamEngine(url, key, parallel=2, queue_size=2))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 from chatbot_cli.server.fanout import Channel
 from tests.server.test_openai_serving import HEADERS, ScriptedEngine, body, make_app
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("migrated_database")]
 
 
 @pytest.fixture
@@ -120,7 +120,8 @@ async def _sse_writes(flush_ms: int, engine: ScriptedEngine) -> list[tuple[float
         if message["type"] == "http.response.body" and message.get("body"):
             writes.append((time.perf_counter(), message["body"]))
 
-    await asyncio.wait_for(app(scope, receive, send), 30)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app(scope, receive, send), 30)
     return writes
 
 

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live import LiveServer
-from tests.server.test_openai_serving import HEADERS, ScriptedEngine, make_app
+from tests.server.test_openai_serving import ScriptedEngine, client, make_app
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -27,18 +27,15 @@ def value(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("migrated_database")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_each_app_has_its_own_registry(anyio_backend: str) -> None:
     first, second = make_app(ScriptedEngine()), make_app(ScriptedEngine())
     body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=first), base_url="http://t", headers=HEADERS
-    ) as c:
+    async with client(first) as c:
         assert (await c.post("/v1/chat/completions", json=body)).status_code == 200
         one = (await c.get("/metrics")).text
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=second), base_url="http://t"
-    ) as c:
+    async with client(second) as c:
         other = (await c.get("/metrics")).text
     assert value(one, "chatbot_tokens_generated_total") == 3
     assert value(other, "chatbot_tokens_generated_total") == 0

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
 from chatbot_cli.server.protocol import ChatCompletionRequest
-from tests.server.test_openai_serving import HEADERS, ScriptedEngine, make_app
+from tests.server.test_openai_serving import ScriptedEngine, client, make_app
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -104,11 +103,10 @@ def test_invalid_requests_fail_validation(patch: dict[str, Any], param: str | No
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("migrated_database")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_invalid_requests_are_400_envelopes_with_param(anyio_backend: str) -> None:
-    app = make_app(ScriptedEngine())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=HEADERS) as c:
+    async with client(make_app(ScriptedEngine())) as c:
         for patch, param in INVALID:
             payload = {"model": "tiny", "messages": USER, **patch}
             # json.dumps escapes lone surrogates, which httpx's json= would refuse to encode.

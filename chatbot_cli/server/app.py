@@ -105,6 +105,7 @@ def create_app(
     from chatbot_cli.graphql.schema import create_graphql_router
     from chatbot_cli.server.metrics import install_metrics
     from chatbot_cli.server.openai_api import router as openai_router
+    from chatbot_cli.server.web import install_web
 
     app = FastAPI(
         title="chatbot",
@@ -135,6 +136,7 @@ def create_app(
         dependencies=[Depends(require_owner)],
     )
     install_metrics(app)
+    install_web(app)
 
     @app.get("/health", response_model=Health, tags=["health"], summary="Liveness and readiness")
     async def health(database: DatabaseDep, engine: EngineDep) -> Any:

@@ -1,0 +1,187 @@
+// The chat pane: one conversation in memory, streamed from /v1/chat/completions.
+import { ApiError, getJSON, request } from "./api.js";
+import { copyText, renderMarkdown } from "./markdown.js";
+import { eventData } from "./sse.js";
+
+const $ = (id) => document.getElementById(id);
+
+const history = []; // {role, content} sent with every request
+let controller = null; // the AbortController of the stream in flight
+
+function setStreaming(on) {
+  $("send").disabled = on;
+  $("stop").disabled = !on;
+  $("messages").setAttribute("aria-busy", String(on));
+}
+
+function addMessage(role) {
+  const item = document.createElement("li");
+  item.className = `message ${role}`;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = role === "user" ? "You" : "Assistant";
+  const body = document.createElement("div");
+  body.className = "body";
+  item.append(who, body);
+  $("messages").append(item);
+  return { item, body };
+}
+
+function nearBottom(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+}
+
+function requestBody() {
+  const messages = [];
+  const system = $("system").value.trim();
+  if (system) messages.push({ role: "system", content: system });
+  messages.push(...history);
+  const body = { model: $("model").value || "default", messages, stream: true };
+  const maxTokens = Number.parseInt($("max-tokens").value, 10);
+  if (maxTokens > 0) body.max_tokens = maxTokens;
+  return body;
+}
+
+/** Stream one answer into `target`; `progress.text` holds what came, even after a stop. */
+async function streamAnswer(target, signal, progress) {
+  const response = await request("/v1/chat/completions", {
+    method: "POST",
+    body: requestBody(),
+    signal,
+  });
+  const list = $("messages");
+  let frame = 0;
+  const paint = () => {
+    frame = 0;
+    const follow = nearBottom(list);
+    renderMarkdown(target, progress.text);
+    if (follow) list.scrollTop = list.scrollHeight;
+  };
+  try {
+    for await (const data of eventData(response)) {
+      if (data === "[DONE]") break;
+      const chunk = JSON.parse(data);
+      if (chunk.error) {
+        throw new ApiError(chunk.error.message, { code: chunk.error.code ?? null });
+      }
+      const piece = chunk.choices?.[0]?.delta?.content;
+      if (piece) {
+        progress.text += piece;
+        frame ||= requestAnimationFrame(paint);
+      }
+    }
+  } finally {
+    if (frame) cancelAnimationFrame(frame);
+    paint();
+  }
+}
+
+async function send() {
+  const prompt = $("prompt");
+  const content = prompt.value;
+  if (controller || !content.trim()) return;
+  $("chat-error").textContent = "";
+  history.push({ role: "user", content });
+  addMessage("user").body.textContent = content;
+  prompt.value = "";
+  const answer = addMessage("assistant");
+  answer.item.classList.add("streaming");
+  controller = new AbortController();
+  setStreaming(true);
+  const progress = { text: "" };
+  try {
+    await streamAnswer(answer.body, controller.signal, progress);
+    history.push({ role: "assistant", content: progress.text });
+  } catch (err) {
+    const stopped = err.name === "AbortError";
+    if (progress.text) {
+      history.push({ role: "assistant", content: progress.text });
+    } else {
+      // Nothing came back: take the message out again and give the text back to edit or resend.
+      history.pop();
+      answer.item.previousElementSibling?.remove();
+      answer.item.remove();
+      if (!prompt.value) prompt.value = content;
+    }
+    if (stopped) {
+      answer.item.classList.add("stopped");
+      $("status").textContent = "Stopped.";
+    } else {
+      $("chat-error").textContent = err.message;
+      answer.item.classList.add("failed");
+    }
+  } finally {
+    answer.item.classList.remove("streaming");
+    controller = null;
+    setStreaming(false);
+    prompt.focus();
+  }
+}
+
+export function stop() {
+  controller?.abort();
+}
+
+export function isStreaming() {
+  return controller !== null;
+}
+
+function newChat() {
+  stop();
+  history.length = 0;
+  $("messages").replaceChildren();
+  $("chat-error").textContent = "";
+  $("prompt").focus();
+}
+
+export async function loadModels(models) {
+  const select = $("model");
+  const previous = select.value;
+  const data = models ?? (await getJSON("/v1/models")).data;
+  select.replaceChildren(
+    ...data.map((m) => {
+      const option = document.createElement("option");
+      option.value = m.id;
+      option.textContent = m.id;
+      return option;
+    }),
+  );
+  if (data.some((m) => m.id === previous)) select.value = previous;
+  if (!data.length) $("chat-error").textContent = "This server has no model: chat is off.";
+  $("send").disabled = !data.length;
+}
+
+export function initChat() {
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  $("prompt").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && controller) {
+      event.preventDefault();
+      stop();
+    }
+  });
+  $("stop").addEventListener("click", stop);
+  $("new-chat").addEventListener("click", newChat);
+  $("messages").addEventListener("click", async (event) => {
+    const button = event.target.closest("button.copy");
+    if (!button) return;
+    const code = button.parentElement.querySelector("pre")?.textContent ?? "";
+    try {
+      await copyText(code);
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 1500);
+  });
+}

@@ -242,9 +242,9 @@ def unnamed_controls(session: Session) -> list[str]:
     bad = []
     for node in tree:
         role = node.get("role", {}).get("value")
-        if role in interactive and not node.get("ignored"):
-            if not str(node.get("name", {}).get("value", "")).strip():
-                bad.append(f"{role} {node.get('backendDOMNodeId')}")
+        name = str(node.get("name", {}).get("value", "")).strip()
+        if role in interactive and not node.get("ignored") and not name:
+            bad.append(f"{role} {node.get('backendDOMNodeId')}")
     cdp.detach()
     return bad
 

@@ -2,6 +2,7 @@
 import { ApiError, getJSON, request } from "./api.js";
 import { copyText, renderMarkdown } from "./markdown.js";
 import { eventData } from "./sse.js";
+import { say } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -105,7 +106,7 @@ async function send() {
     }
     if (stopped) {
       answer.item.classList.add("stopped");
-      $("status").textContent = "Stopped.";
+      say("Stopped.");
     } else {
       $("chat-error").textContent = err.message;
       answer.item.classList.add("failed");

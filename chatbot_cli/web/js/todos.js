@@ -1,6 +1,7 @@
 // The todo pane over /graphql. A new todo field is one entry in FIELDS (and EDITABLE if the
 // user may change it); a new filter is one entry in FILTERS plus its control in index.html.
 import { graphql } from "./api.js";
+import { say } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,10 +49,6 @@ function formatMeta(todo) {
 
 function showError(err) {
   $("todo-error").textContent = err ? err.message : "";
-}
-
-function say(message) {
-  $("status").textContent = message;
 }
 
 let loading = 0; // the number of the latest list request; older answers are dropped

@@ -1,5 +1,7 @@
 """`python -m bench [--quick] [--peer llama-cpp-python] [--only 1,2,...] [--json FILE]`
 
+Figure 6 (the browser page, in Debian's chromium) runs only when asked for: `--only 6`.
+
 Runs every figure and prints one table: figure, value, baseline (measured in the same run),
 ratio, target and pass/FAIL. Timing is never asserted: the exit status is 0 unless a benchmark
 could not run (or --strict is given and a target is missed).
@@ -49,7 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="Python that has llama-cpp-python installed (its own venv keeps its pinned "
         "dependencies out of ours; default: this interpreter).",
     )
-    parser.add_argument("--only", default="1,2,3,4,5", help="Comma-separated figures to run.")
+    parser.add_argument(
+        "--only",
+        default="1,2,3,4,5",
+        help="Comma-separated figures to run; 6 (the browser page, needs chromium) only if named.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
     parser.add_argument("--model", type=Path, help="GGUF file to use instead of the default.")
     parser.add_argument("--strict", action="store_true", help="Exit 1 if a target is missed.")
@@ -143,6 +149,15 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
         rows_, extra_ = _model_figures(ctx, figures)
         rows += rows_
         extra += extra_
+
+    if 6 in figures:
+        from bench import web_page
+
+        page_server = start_chatbot(ctx, "web-page-server")
+        try:
+            rows += web_page.run(ctx, page_server.url, page_server.api_key)
+        finally:
+            page_server.stop()
 
     if figures & {3, 4}:
         todo = start_chatbot(ctx, "todo-server", model=False)

@@ -1,15 +1,12 @@
 """The page's browser tests: one Debian chromium for the whole session, driven by Playwright.
 
-Playwright's own browser download cannot be used here, so the OS package is installed when it is
-missing (as root, with apt-get). Where that is impossible the tests skip with the reason, except
-under CI=true, where they fail.
+The OS package is installed when it is missing (tests/web/browser.py). Where that is impossible
+the tests skip with the reason, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,46 +16,18 @@ import pytest
 
 from tests.live import LiveServer
 from tests.tinymodel import write_tiny_model
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
 from tests.web.scripted_upstream import KEY as UPSTREAM_KEY
 from tests.web.scripted_upstream import UpstreamState, run_upstream
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the sandbox cannot start as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Screenshots land here (ignored by git); CHATBOT_TEST_OUTPUT moves them.
 OUTPUT = Path(os.environ.get("CHATBOT_TEST_OUTPUT", ROOT / "tests" / "output")) / "web"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-
-
-def install_chromium() -> str | None:
-    """Make sure /usr/bin/chromium exists; return why it cannot, or None."""
-    if CHROMIUM.exists():
-        return None
-    if not shutil.which("apt-get"):
-        return f"{CHROMIUM} is missing and there is no apt-get to install Debian's chromium"
-    if os.geteuid() != 0:
-        return f"{CHROMIUM} is missing; install it as root: apt-get install -y chromium"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "chromium"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        # Stale package lists are the usual cause: refresh them once and try again.
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not CHROMIUM.exists():
-        return f"apt-get install chromium failed: {done.stderr.strip()[-500:]}"
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -67,8 +67,11 @@ async function streamAnswer(target, signal, progress) {
       }
       const piece = chunk.choices?.[0]?.delta?.content;
       if (piece) {
+        const first = !progress.text;
         progress.text += piece;
-        frame ||= requestAnimationFrame(paint);
+        // The first words show at once; later ones are drawn once per frame.
+        if (first) paint();
+        else frame ||= requestAnimationFrame(paint);
       }
     }
   } finally {

@@ -131,7 +131,7 @@ def run(ctx: Context, url: str, api_key: str) -> list[Row]:
         return [Row("6a. page first load", "not run", target="≤ 300 KB", note=note)]
     from playwright.sync_api import sync_playwright
 
-    rounds = 3 if ctx.quick else 7
+    rounds = 5 if ctx.quick else 7
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

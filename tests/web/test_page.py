@@ -88,6 +88,8 @@ def test_wrong_key_is_refused_then_the_right_one_is_kept(
     expect(page.get_by_label("Model", exact=True)).to_have_value("tiny")
     page.reload()  # the key is kept in this browser
     expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    page.set_viewport_size(PHONE)  # the header with "Forget key" still fits
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.get_by_role("button", name="Forget key").click()
     expect(page.get_by_label("API key", exact=True)).to_be_visible()
     page.reload()

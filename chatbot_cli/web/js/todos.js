@@ -100,11 +100,12 @@ function todoItem(todo) {
   check.type = "checkbox";
   check.checked = todo.completed;
   check.setAttribute("aria-label", `Completed: ${todo.title}`);
-  check.addEventListener("change", () =>
-    mutate(UPDATE, { id: todo.id, completed: check.checked }, (t) =>
+  check.addEventListener("change", async () => {
+    const ok = await mutate(UPDATE, { id: todo.id, completed: check.checked }, (t) =>
       t.completed ? `Completed “${t.title}”.` : `Reopened “${t.title}”.`,
-    ),
-  );
+    );
+    if (!ok) check.checked = !check.checked; // show what the server still has
+  });
 
   const title = document.createElement("span");
   title.className = "title";

@@ -236,6 +236,23 @@ def test_no_auth_server_needs_no_key(session_for: Factory, scripted_server: Live
     expect(page.locator(".message.assistant .body strong")).to_have_text("bold")
 
 
+def test_todos_work_when_the_models_cannot_be_listed(
+    session_for: Factory, scripted_server: LiveServer
+) -> None:
+    s = session_for(scripted_server)
+    envelope = {"error": {"message": "upstream down", "type": "server_error", "param": None}}
+    s.page.route("**/v1/models", lambda route: route.fulfill(status=502, json=envelope))
+    page = s.open()
+    expect(page.locator("#chat-error")).to_have_text(
+        "The models could not be listed: upstream down"
+    )
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    page.get_by_role("tab", name="Todos").click()
+    page.get_by_label("New todo").fill("still works")
+    page.get_by_label("New todo").press("Enter")
+    expect(page.get_by_text("still works", exact=True)).to_be_visible()
+
+
 def unnamed_controls(session: Session) -> list[str]:
     """Interactive nodes of the accessibility tree with no accessible name."""
     cdp = session.context.new_cdp_session(session.page)

@@ -1,5 +1,5 @@
 // The chat pane: one conversation in memory, streamed from /v1/chat/completions.
-import { ApiError, getJSON, request } from "./api.js";
+import { ApiError, request } from "./api.js";
 import { copyText, renderMarkdown } from "./markdown.js";
 import { eventData } from "./sse.js";
 import { say } from "./status.js";
@@ -138,10 +138,17 @@ function newChat() {
   $("prompt").focus();
 }
 
-export async function loadModels(models) {
+/** Fill the model picker from a list, or report the error met while listing them. */
+export function loadModels(models) {
   const select = $("model");
   const previous = select.value;
-  const data = models ?? (await getJSON("/v1/models")).data;
+  if (models instanceof Error) {
+    select.replaceChildren();
+    $("chat-error").textContent = `The models could not be listed: ${models.message}`;
+    $("send").disabled = true;
+    return;
+  }
+  const data = models;
   select.replaceChildren(
     ...data.map((m) => {
       const option = document.createElement("option");
@@ -151,7 +158,7 @@ export async function loadModels(models) {
     }),
   );
   if (data.some((m) => m.id === previous)) select.value = previous;
-  if (!data.length) $("chat-error").textContent = "This server has no model: chat is off.";
+  $("chat-error").textContent = data.length ? "" : "This server has no model: chat is off.";
   $("send").disabled = !data.length;
 }
 

@@ -46,6 +46,7 @@ function showLogin(message) {
   $("key-input").focus();
 }
 
+/** Show the panes; `models` is the list, or the error that listing them met (todos still work). */
 function showApp(models, { keyed }) {
   $("boot").hidden = true;
   $("login").hidden = true;
@@ -71,7 +72,7 @@ async function boot() {
     showApp(await probe(key), { keyed: Boolean(key) });
   } catch (err) {
     if (err.status !== 401) {
-      $("boot").textContent = `Cannot start: ${err.message}`;
+      showApp(err, { keyed: Boolean(key) });
       return;
     }
     if (key) rememberKey(null);
@@ -91,7 +92,16 @@ function initLogin() {
       $("key-input").value = "";
       showApp(models, { keyed: true });
     } catch (err) {
-      $("login-error").textContent = err.status === 401 ? refusal(err) : err.message;
+      if (err.status === 401) {
+        $("login-error").textContent = refusal(err);
+      } else if (err.status) {
+        // The key got past auth but the models could not be listed: keep it, todos work.
+        rememberKey(key);
+        $("key-input").value = "";
+        showApp(err, { keyed: true });
+      } else {
+        $("login-error").textContent = err.message;
+      }
     }
   });
   $("forget-key").addEventListener("click", () => {

@@ -3,7 +3,7 @@
 `chatbot serve --engine openai` forwards to it, so the page meets answers no tiny model would
 write on demand: Markdown with a code block, and HTML a browser must not run. Model "scripted"
 streams ANSWER a few characters at a time; "endless" streams until the client goes away, and
-records that it went.
+records that it went; "dies" breaks off after a few words.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def make_app(state: UpstreamState) -> Starlette:
         finally:
             state.disconnected.set()
 
+    async def dies() -> AsyncIterator[str]:
+        yield _chunk("partial answer ")
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the upstream process died")
+
     async def chat(request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {KEY}":
             return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
@@ -75,7 +80,7 @@ def make_app(state: UpstreamState) -> Starlette:
         stream = MODELS.get(body["model"], scripted)
         return StreamingResponse(stream(), media_type="text/event-stream")
 
-    MODELS = {"scripted": scripted, "endless": endless}
+    MODELS = {"scripted": scripted, "endless": endless, "dies": dies}
     return Starlette(
         routes=[
             Route("/v1/models", models),

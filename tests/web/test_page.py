@@ -236,6 +236,36 @@ def test_no_auth_server_needs_no_key(session_for: Factory, scripted_server: Live
     expect(page.locator(".message.assistant .body strong")).to_have_text("bold")
 
 
+def test_an_answer_that_breaks_off_keeps_its_words_and_says_so(
+    session_for: Factory, scripted_server: LiveServer
+) -> None:
+    page = session_for(scripted_server).sign_in()
+    page.get_by_text("Model and system prompt").click()
+    page.get_by_label("Model", exact=True).select_option("dies")
+    ask(page, "start")
+    expect(page.locator(".message.assistant.failed .body")).to_have_text("partial answer")
+    expect(page.locator("#chat-error")).not_to_be_empty()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+def test_a_refused_request_gives_the_message_back(
+    session_for: Factory, scripted_server: LiveServer
+) -> None:
+    s = session_for(scripted_server)
+    envelope = {
+        "error": {"message": "Server busy: retry later.", "type": "server_error", "param": None}
+    }
+    s.page.route(
+        "**/v1/chat/completions",
+        lambda route: route.fulfill(status=503, json=envelope, headers={"Retry-After": "1"}),
+    )
+    page = s.sign_in()
+    ask(page, "keep this text\nand this line")
+    expect(page.locator("#chat-error")).to_have_text("Server busy: retry later.")
+    expect(page.locator(".message")).to_have_count(0)
+    assert page.get_by_label("Message", exact=True).input_value() == "keep this text\nand this line"
+
+
 def test_todos_work_when_the_models_cannot_be_listed(
     session_for: Factory, scripted_server: LiveServer
 ) -> None:

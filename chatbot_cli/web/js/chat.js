@@ -52,6 +52,7 @@ async function streamAnswer(target, signal, progress) {
   });
   const list = $("messages");
   let frame = 0;
+  let finished = false;
   const paint = () => {
     frame = 0;
     const follow = nearBottom(list);
@@ -65,6 +66,7 @@ async function streamAnswer(target, signal, progress) {
       if (chunk.error) {
         throw new ApiError(chunk.error.message, { code: chunk.error.code ?? null });
       }
+      if (chunk.choices?.[0]?.finish_reason) finished = true;
       const piece = chunk.choices?.[0]?.delta?.content;
       if (piece) {
         const first = !progress.text;
@@ -74,10 +76,14 @@ async function streamAnswer(target, signal, progress) {
         else frame ||= requestAnimationFrame(paint);
       }
     }
+  } catch (err) {
+    if (err.name === "AbortError" || err instanceof ApiError) throw err;
+    throw new ApiError(`The connection broke before the answer ended (${err.message}).`);
   } finally {
     if (frame) cancelAnimationFrame(frame);
     paint();
   }
+  if (!finished) throw new ApiError("The server closed the stream before the answer ended.");
 }
 
 async function send() {
@@ -124,10 +130,6 @@ async function send() {
 
 export function stop() {
   controller?.abort();
-}
-
-export function isStreaming() {
-  return controller !== null;
 }
 
 function newChat() {

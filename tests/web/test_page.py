@@ -18,7 +18,8 @@ from tests.live import LiveServer
 from tests.web.conftest import DESKTOP, PHONE, Session
 from tests.web.scripted_upstream import CODE, UpstreamState
 
-pytestmark = pytest.mark.e2e
+# The first test's set-up may install chromium with apt-get (tests/web/browser.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 Factory = Callable[..., Session]
 XSS_TITLE = "<img src=x onerror=alert(1)>"

@@ -267,6 +267,41 @@ def test_a_refused_request_gives_the_message_back(
     assert page.get_by_label("Message", exact=True).input_value() == "keep this text\nand this line"
 
 
+# Feeds sse.js's eventData a body cut into the given pieces; returns the events' data.
+SSE_IN_PAGE = """
+async (pieces) => {
+  const { eventData } = await import("/ui/js/sse.js");
+  const encoder = new TextEncoder();
+  const body = new ReadableStream({
+    start(controller) {
+      for (const piece of pieces) controller.enqueue(encoder.encode(piece));
+      controller.close();
+    },
+  });
+  const out = [];
+  for await (const data of eventData(new Response(body))) out.push(data);
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "pieces,events",
+    [
+        (["data: a\n\ndata:[DONE]\n\n"], ["a", "[DONE]"]),
+        (["data: a\r", "\n\r\ndata: b\r\rdata: c\n\n"], ["a", "b", "c"]),
+        ([": ping\n\n", "da", "ta: x\ndata: y\n", "\n"], ["x\ny"]),
+        (["event: e\nid: 1\ndata\n\n", 'data: {"k": "é"}\n\n'], ["", '{"k": "é"}']),
+        (["data: whole\n\ndata: cut off\n"], ["whole"]),
+    ],
+)
+def test_sse_framing_in_the_page(
+    session_for: Factory, scripted_server: LiveServer, pieces: list[str], events: list[str]
+) -> None:
+    page = session_for(scripted_server).open()
+    assert page.evaluate(SSE_IN_PAGE, pieces) == events
+
+
 def test_todos_work_when_the_models_cannot_be_listed(
     session_for: Factory, scripted_server: LiveServer
 ) -> None:

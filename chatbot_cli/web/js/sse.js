@@ -32,7 +32,7 @@ export async function* eventData(response) {
         if (field === "data") data.push(value_);
       }
     }
-    if (data.length) yield data.join("\n");
+    // An event the stream ended inside of is dropped, as the specification says.
   } finally {
     // Closes the connection if the reader stopped early (the server then stops generating).
     reader.cancel().catch(() => {});

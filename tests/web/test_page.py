@@ -138,6 +138,10 @@ def test_enter_sends_shift_enter_adds_a_line_and_the_answer_completes(
     expect(page.locator(".message.assistant .body")).not_to_be_empty()
     expect(page.locator(".message.assistant.stopped, .message.failed")).to_have_count(0)
     assert box.input_value() == ""
+    page.reload()  # the settings stay, the conversation goes
+    expect(page.locator(".message")).to_have_count(0)
+    expect(page.get_by_label("System prompt")).to_have_value("You are terse.")
+    expect(page.get_by_label("Max tokens")).to_have_value("12")
 
 
 def test_todos_add_complete_edit_delete_seen_by_the_cli(
@@ -215,6 +219,8 @@ def test_stop_button_aborts_the_upstream_request(
     page = session_for(scripted_server).sign_in()
     page.get_by_text("Model and system prompt").click()
     page.get_by_label("Model", exact=True).select_option("endless")
+    page.reload()  # the chosen model is remembered
+    expect(page.get_by_label("Model", exact=True)).to_have_value("endless")
     upstream.disconnected.clear()
     ask(page, "go on forever")
     expect(page.locator(".message.assistant.streaming .body")).to_contain_text("tick")

@@ -9,6 +9,24 @@ const $ = (id) => document.getElementById(id);
 const history = []; // {role, content} sent with every request
 let controller = null; // the AbortController of the stream in flight
 
+// The model, system prompt and max tokens survive a reload; the conversation does not.
+const SETTINGS_KEY = "chatbot.chatSettings";
+const SETTINGS = { model: "model", system: "system", maxTokens: "max-tokens" };
+
+function saveSettings() {
+  const values = {};
+  for (const [name, id] of Object.entries(SETTINGS)) values[name] = $(id).value;
+  localStorage.setItem(SETTINGS_KEY, JSON.stringify(values));
+}
+
+function savedSettings() {
+  try {
+    return JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? "{}") ?? {};
+  } catch {
+    return {}; // unreadable: start from the defaults
+  }
+}
+
 function setStreaming(on) {
   $("send").disabled = on;
   $("stop").disabled = !on;
@@ -143,7 +161,7 @@ function newChat() {
 /** Fill the model picker from a list, or report the error met while listing them. */
 export function loadModels(models) {
   const select = $("model");
-  const previous = select.value;
+  const previous = select.value || savedSettings().model;
   if (models instanceof Error) {
     select.replaceChildren();
     $("chat-error").textContent = `The models could not be listed: ${models.message}`;
@@ -165,6 +183,10 @@ export function loadModels(models) {
 }
 
 export function initChat() {
+  const saved = savedSettings();
+  $("system").value = saved.system ?? "";
+  $("max-tokens").value = saved.maxTokens ?? "";
+  for (const id of Object.values(SETTINGS)) $(id).addEventListener("change", saveSettings);
   $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
     send();

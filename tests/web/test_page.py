@@ -308,6 +308,27 @@ def test_sse_framing_in_the_page(
     assert page.evaluate(SSE_IN_PAGE, pieces) == events
 
 
+def test_the_browser_enforces_the_policy(session_for: Factory, scripted_server: LiveServer) -> None:
+    s = session_for(scripted_server)
+    page = s.open()
+    expect(page.get_by_role("tab", name="Chat")).to_be_visible()
+    # Trusted Types: a plain string can no longer become HTML anywhere in the page.
+    sink = "() => { try { document.createElement('div').innerHTML = '<b>x</b>'; return 'written' }"
+    assert page.evaluate(sink + " catch (e) { return e.name } }") == "TypeError"
+    # No inline script; no request to another origin.
+    with pytest.raises(Exception, match="TrustedScript|Content Security Policy"):
+        page.add_script_tag(content="window.inlineRan = true")
+    assert page.evaluate("window.inlineRan === undefined")
+    fetched = "fetch('http://127.0.0.2:9/x').then(() => 'fetched', (e) => e.name)"
+    assert page.evaluate(fetched) == "TypeError"
+    # The watcher saw the violations (so it would have seen any the tests above caused).
+    assert wait_until(lambda: len(s.watched.errors) >= 2), s.watched.errors
+    assert any("Trusted" in e for e in s.watched.errors), s.watched.errors
+    assert any("connect-src" in e for e in s.watched.errors), s.watched.errors
+    s.watched.errors.clear()
+    s.watched.foreign.clear()
+
+
 def test_todos_work_when_the_models_cannot_be_listed(
     session_for: Factory, scripted_server: LiveServer
 ) -> None:

@@ -21,9 +21,10 @@ FIRST_LOAD_BUDGET = 300 * 1024
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    # No lifespan: the page needs neither the database nor the engine.
-    yield TestClient(create_app(load_settings(engine="none")))
+def client(migrated_database: Path) -> Iterator[TestClient]:
+    """The app as `chatbot serve --engine none` builds it, lifespan run."""
+    with TestClient(create_app(load_settings(engine="none"))) as test_client:
+        yield test_client
 
 
 def referenced(client: TestClient) -> list[str]:

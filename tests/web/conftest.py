@@ -1,4 +1,4 @@
-"""The page's browser tests: one Debian chromium for the whole session, driven by Playwright.
+"""The page's browser tests: one Debian chromium for all of them, driven by Playwright.
 
 The OS package is installed when it is missing (tests/web/browser.py). Where that is impossible
 the tests skip with the reason, except under CI=true, where they fail.
@@ -30,8 +30,11 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One chromium for the module that holds all the page's tests. Not session-wide: while
+    Playwright's sync API is open the main thread has a running event loop, and `asyncio.run`
+    in any later test would fail."""
     reason = install_chromium()
     if reason:
         if os.environ.get("CI") == "true":

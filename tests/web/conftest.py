@@ -30,6 +30,14 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _patient_expect() -> None:
+    """Playwright's `expect` waits 5 s by default; a loaded 2-core machine sometimes needs more."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One chromium for the module that holds all the page's tests. Not session-wide: while

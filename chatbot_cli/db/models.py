@@ -9,9 +9,11 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -68,8 +70,15 @@ class Base(DeclarativeBase):
 class Todo(Base):
     __tablename__ = "todos"
     # AUTOINCREMENT on SQLite: a deleted id is never handed out again.
+    # Each index serves one list query at 100k todos an owner (docs/design.md, "Todos"): newest
+    # first, pending/done first pages, due order and range, project filter, and import's
+    # "already there" check by uid.
     __table_args__ = (
         Index("ix_todos_owner_id", "owner", "id"),
+        Index("ix_todos_owner_completed_id", "owner", "completed", "id"),
+        Index("ix_todos_owner_due", "owner", "due"),
+        Index("ix_todos_owner_project_id", "owner", "project", "id"),
+        Index("ix_todos_owner_uid", "owner", "uid", unique=True),
         {"sqlite_autoincrement": True},
     )
 
@@ -83,6 +92,50 @@ class Todo(Base):
     owner: Mapped[str] = mapped_column(
         String(64), nullable=False, default=DEFAULT_OWNER, server_default=text(f"'{DEFAULT_OWNER}'")
     )
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 0 none, 1 low, 2 medium, 3 high: an integer so that "by priority" is an index order.
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, default=0, server_default=text("0")
+    )
+    project: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The tags as shown, space-separated and sorted; `todo_tags` holds the same tags one a row
+    # for the indexed filter. Kept here too so a page of todos is read without a join.
+    tags: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default=text("''"))
+    # The identity an import matches on (Taskwarrior's uuid, or one derived from the content),
+    # so importing one file twice creates nothing twice. NULL for todos created here.
+    uid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class TodoTag(Base):
+    """One row per tag of a todo; the owner is repeated so that one index answers "this owner's
+    todos with this tag, newest first"."""
+
+    __tablename__ = "todo_tags"
+    __table_args__ = (Index("ix_todo_tags_owner_tag_todo_id", "owner", "tag", "todo_id"),)
+
+    todo_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("todos.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class TodoJournal(Base):
+    """The undo journal: one row per change, holding what the changed todos were before it."""
+
+    __tablename__ = "todo_journal"
+    __table_args__ = (
+        Index("ix_todo_journal_owner_id", "owner", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # JSON: {"ids": [...]} for todos the change created, {"rows": [...]} for todos as they were.
+    before: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class ApiKey(Base):
@@ -99,3 +152,5 @@ class ApiKey(Base):
 # Core statements on the write path use the tables directly (no ORM unit of work).
 todos = cast(Table, Todo.__table__)
 api_keys = cast(Table, ApiKey.__table__)
+todo_tags = cast(Table, TodoTag.__table__)
+todo_journal = cast(Table, TodoJournal.__table__)

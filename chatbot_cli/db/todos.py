@@ -1,145 +1,68 @@
-"""Todo queries, always scoped to one owner.
+"""Writing todos, always scoped to one owner; each change also writes its undo journal row
+(db/journal.py) in the same transaction.
 
-Each write is one statement in one short transaction, with no read-before-write round trip: a
-mutation costs one statement and one commit. Update and delete return the row with RETURNING;
-create needs no RETURNING (every column but the id is known before the write), and on SQLite it
-runs SQLAlchemy's compiled insert on the driver's cursor (`_DriverInsert`).
+Each write is one short transaction: a mutation costs a few statements and one commit. Update and
+delete return the row with RETURNING; a title-only create needs no RETURNING (every column but the
+id is known before the write), and on SQLite it runs SQLAlchemy's compiled inserts of the todo and
+its journal row on the driver's cursor (`_DriverInsert`). Reading lives in db/todo_query.py and
+the record and its rules in db/todo_record.py; both are re-exported here, where callers have always
+found them.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, delete, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, delete, insert, select, update
 from sqlalchemy.types import TypeEngine
 
-from chatbot_cli.db.models import todos, utcnow
+from chatbot_cli.db import journal
+from chatbot_cli.db.models import todo_journal, todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
+from chatbot_cli.db.todo_query import get_todo, list_todos
+from chatbot_cli.db.todo_record import (
+    COLUMNS,
+    MAX_SEARCH_CHARS,
+    MAX_TITLE_CHARS,
+    TodoRecord,
+    check_text,
+    clean_due,
+    clean_notes,
+    clean_priority,
+    clean_project,
+    clean_tags,
+    clean_title,
+    clean_uid,
+    record,
+)
 from chatbot_cli.errors import InvalidRequest
 
-MAX_TITLE_CHARS = 500
-MAX_SEARCH_CHARS = 500
+__all__ = [
+    "MAX_SEARCH_CHARS",
+    "MAX_TITLE_CHARS",
+    "TodoRecord",
+    "check_text",
+    "clean_title",
+    "get_todo",
+    "list_todos",
+]
 
-_COLUMNS = (
-    todos.c.id,
-    todos.c.title,
-    todos.c.completed,
-    todos.c.created_at,
-    todos.c.updated_at,
-    todos.c.owner,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TodoRecord:
-    id: int
-    title: str
-    completed: bool
-    created_at: datetime
-    updated_at: datetime
-    owner: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "completed": self.completed,
-            "createdAt": self.created_at.isoformat(),
-            "updatedAt": self.updated_at.isoformat(),
-        }
+MAX_IMPORT_ITEMS = 5000
+# The fields `update_todo` and `create_todo` take besides title and completion.
+FIELDS = ("due", "priority", "project", "notes", "tags")
 
 
-def _record(row: Any) -> TodoRecord:
-    return TodoRecord(
-        id=row.id,
-        title=row.title,
-        completed=bool(row.completed),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        owner=row.owner,
-    )
+class InvalidImportItem(InvalidRequest):
+    """One item of an import is refused; `item` is its index (0-based) in the request."""
 
-
-# One regex pass instead of a Python loop over the characters. Unicode's Cc category is exactly
-# these: C0 controls, DEL and C1 controls (tests/db/test_todos.py checks it against unicodedata).
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def check_text(value: str, param: str) -> None:
-    """Reject what no database stores faithfully: NUL and lone UTF-16 surrogates."""
-    if "\x00" in value:
-        raise InvalidRequest(f"'{param}' must not contain NUL characters.", param=param)
-    if _SURROGATE.search(value):
-        raise InvalidRequest(
-            f"'{param}' contains an invalid Unicode surrogate character.", param=param
-        )
-
-
-def clean_title(title: str) -> str:
-    """The title as stored: trimmed, non-empty, one line, at most MAX_TITLE_CHARS characters."""
-    check_text(title, "title")
-    title = title.strip()
-    if not title:
-        raise InvalidRequest("Title must not be empty.", param="title")
-    if len(title) > MAX_TITLE_CHARS:
-        raise InvalidRequest(
-            f"Title is {len(title)} characters long; the limit is {MAX_TITLE_CHARS}.",
-            param="title",
-        )
-    if _CONTROL.search(title):
-        raise InvalidRequest(
-            "Title must be a single line without control characters.", param="title"
-        )
-    return title
-
-
-def _check_page(limit: int | None, offset: int) -> None:
-    if limit is not None and limit < 0:
-        raise InvalidRequest("'limit' must be zero or more.", param="limit")
-    if offset < 0:
-        raise InvalidRequest("'offset' must be zero or more.", param="offset")
-
-
-async def list_todos(
-    db: Database,
-    owner: str,
-    *,
-    completed: bool | None = None,
-    search: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[TodoRecord]:
-    """The owner's todos, newest first."""
-    _check_page(limit, offset)
-    stmt = select(*_COLUMNS).where(todos.c.owner == owner)
-    if completed is not None:
-        stmt = stmt.where(todos.c.completed == completed)
-    if search:
-        check_text(search, "search")
-        if len(search) > MAX_SEARCH_CHARS:
-            raise InvalidRequest(
-                f"'search' is longer than {MAX_SEARCH_CHARS} characters.", param="search"
-            )
-        stmt = stmt.where(func.lower(todos.c.title).contains(search.lower(), autoescape=True))
-    # Ids only grow, so they order by creation even when timestamps tie.
-    stmt = stmt.order_by(todos.c.id.desc()).offset(offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    rows = await db.read(lambda conn: conn.execute(stmt).all())
-    return [_record(r) for r in rows]
-
-
-async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
-    stmt = select(*_COLUMNS).where(todos.c.id == todo_id, todos.c.owner == owner)
-    row = await db.read(lambda conn: conn.execute(stmt).first())
-    return _record(row) if row is not None else None
+    def __init__(self, item: int, message: str, param: str | None) -> None:
+        super().__init__(f"Item {item + 1}: {message}", param=param)
+        self.item = item
 
 
 # Built once, so SQLAlchemy only binds the values: building the statement per call cost more than
@@ -147,16 +70,18 @@ async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
 # reading the row back (a result set, two timestamp parses) would be work for nothing. Figures
 # in docs/design.md, "Database".
 _INSERT = insert(todos)
-_VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner")
+_VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner", "priority", "tags")
+_JOURNAL_KEYS = ("owner", "action", "created_at", "before")
 
 
 @dataclass(frozen=True, slots=True)
 class _DriverInsert:
-    """`_INSERT` compiled once for one dialect, with its columns' own bind processors, to run on
-    the driver's cursor: on SQLite's single writer, SQLAlchemy's per-execution work (execution
-    context, parameter processing, result set) was a large share of a create's cost. The SQL and
-    the stored values are SQLAlchemy's own: relying on how it compiles and binds is why SQLAlchemy
-    is pinned below its next major, and tests/db/test_driver_insert.py fails if that changes."""
+    """An insert compiled once for one dialect and table, with its columns' own bind processors,
+    to run on the driver's cursor: on SQLite's single writer, SQLAlchemy's per-execution work
+    (execution context, parameter processing, result set) was a large share of a create's cost.
+    The SQL and the stored values are SQLAlchemy's own: relying on how it compiles and binds is why
+    SQLAlchemy is pinned below its next major, and tests/db/test_driver_insert.py fails if that
+    changes."""
 
     sql: str
     keys: tuple[str, ...]
@@ -169,18 +94,19 @@ class _DriverInsert:
         )
 
 
-_driver_inserts: WeakKeyDictionary[Dialect, _DriverInsert] = WeakKeyDictionary()
+_driver_inserts: WeakKeyDictionary[Dialect, dict[str, _DriverInsert]] = WeakKeyDictionary()
 
 
-def _driver_insert(dialect: Dialect) -> _DriverInsert:
-    found = _driver_inserts.get(dialect)
+def _driver_insert(dialect: Dialect, table: Table, value_keys: tuple[str, ...]) -> _DriverInsert:
+    per_table = _driver_inserts.setdefault(dialect, {})
+    found = per_table.get(table.name)
     if found is None:
-        compiled = _INSERT.compile(dialect=dialect, column_keys=list(_VALUE_KEYS))
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(value_keys))
         keys = tuple(compiled.positiontup or ())
         found = _DriverInsert(
-            str(compiled), keys, tuple(_processor(todos.c[k].type, dialect) for k in keys)
+            str(compiled), keys, tuple(_processor(table.c[k].type, dialect) for k in keys)
         )
-        _driver_inserts[dialect] = found
+        per_table[table.name] = found
     return found
 
 
@@ -190,30 +116,79 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]
     return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _insert_todo(conn: Connection, values: dict[str, Any]) -> int:
+def _insert_todo(conn: Connection, values: dict[str, Any], owner: str) -> int:
+    """The title-only create, and its journal row."""
     driver = conn.connection.driver_connection
     if conn.dialect.driver == "pysqlite" and isinstance(driver, sqlite3.Connection):
-        stmt = _driver_insert(conn.dialect)
+        stmt = _driver_insert(conn.dialect, todos, _VALUE_KEYS)
         # Inside the transaction the writer opened on this connection: it commits or rolls back.
-        return int(driver.execute(stmt.sql, stmt.params(values)).lastrowid or 0)
+        new_id = int(driver.execute(stmt.sql, stmt.params(values)).lastrowid or 0)
+        entry = journal.entry(owner, "add", created=(new_id,))
+        stmt = _driver_insert(conn.dialect, todo_journal, _JOURNAL_KEYS)
+        journal.prune(conn, owner, int(driver.execute(stmt.sql, stmt.params(entry)).lastrowid or 0))
+        return new_id
     key = conn.execute(_INSERT, values).inserted_primary_key
     assert key is not None  # an INSERT always has one
-    return int(key[0])
+    new_id = int(key[0])
+    journal.write(conn, journal.entry(owner, "add", created=(new_id,)))
+    return new_id
 
 
-async def create_todo(db: Database, owner: str, title: str) -> TodoRecord:
+def _fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored values of the given optional fields (None clears one)."""
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown field(s): {', '.join(sorted(unknown))}.", param=None)
+    values: dict[str, Any] = {}
+    if "due" in changes:
+        values["due"] = clean_due(changes["due"])
+    if "priority" in changes:
+        values["priority"] = clean_priority(changes["priority"])
+    if "project" in changes:
+        values["project"] = clean_project(changes["project"])
+    if "notes" in changes:
+        values["notes"] = clean_notes(changes["notes"])
+    if "tags" in changes:
+        values["tags"] = " ".join(clean_tags(changes["tags"]))
+    return values
+
+
+async def create_todo(
+    db: Database, owner: str, title: str, fields: Mapping[str, Any] | None = None
+) -> TodoRecord:
+    """A new todo; `fields` may give any of FIELDS."""
     now = utcnow()
     title = clean_title(title)
-    values = {
+    values: dict[str, Any] = {
         "title": title,
         "completed": False,
         "created_at": now,
         "updated_at": now,
         "owner": owner,
+        "priority": 0,
+        "tags": "",
     }
-    new_id = await db.write(lambda conn: _insert_todo(conn, values))
-    # Exactly what a read returns: timestamps keep microseconds on both databases.
-    return TodoRecord(new_id, title, False, now, now, owner)
+    extra = {k: v for k, v in _fields(fields or {}).items() if v not in (None, "", 0)}
+    if not extra:
+        new_id = await db.write(lambda conn: _insert_todo(conn, values, owner))
+        # Exactly what a read returns: timestamps keep microseconds on both databases.
+        return TodoRecord(new_id, title, False, now, now, owner)
+    values.update(extra)
+
+    def run(conn: Connection) -> TodoRecord:
+        row = conn.execute(insert(todos).values(**values).returning(*COLUMNS)).one()
+        created = record(row)
+        journal.set_tags(conn, owner, created.id, created.tags)
+        journal.write(conn, journal.entry(owner, "add", created=(created.id,)))
+        return created
+
+    return await db.write(run)
+
+
+def _action(values: dict[str, Any]) -> str:
+    if set(values) == {"completed", "updated_at"}:
+        return "done" if values["completed"] else "reopen"
+    return "edit"
 
 
 async def update_todo(
@@ -223,34 +198,162 @@ async def update_todo(
     *,
     title: str | None = None,
     completed: bool | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> TodoRecord | None:
     """Change the given fields; None when the owner has no such todo."""
-    values: dict[str, Any] = {}
+    values = _fields(fields or {})
     if title is not None:
         values["title"] = clean_title(title)
     if completed is not None:
         values["completed"] = completed
     if not values:
-        raise InvalidRequest("Nothing to update: give a title or completed.", param=None)
+        raise InvalidRequest("Nothing to update: give at least one field to change.", param=None)
     values["updated_at"] = utcnow()
-    stmt = (
-        update(todos)
-        .where(todos.c.id == todo_id, todos.c.owner == owner)
-        .values(**values)
-        .returning(*_COLUMNS)
-    )
-    row = await db.write(lambda conn: conn.execute(stmt).first())
-    return _record(row) if row is not None else None
+    where = (todos.c.id == todo_id, todos.c.owner == owner)
+
+    def run(conn: Connection) -> TodoRecord | None:
+        before = conn.execute(select(*COLUMNS).where(*where)).first()
+        if before is None:
+            return None
+        row = conn.execute(update(todos).where(*where).values(**values).returning(*COLUMNS)).one()
+        changed = record(row)
+        if "tags" in values:
+            journal.set_tags(conn, owner, todo_id, changed.tags)
+        journal.write(conn, journal.entry(owner, _action(values), before=[record(before)]))
+        return changed
+
+    return await db.write(run)
 
 
 async def delete_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
     """Delete and return the todo; None when the owner has no such todo."""
-    stmt = delete(todos).where(todos.c.id == todo_id, todos.c.owner == owner).returning(*_COLUMNS)
-    row = await db.write(lambda conn: conn.execute(stmt).first())
-    return _record(row) if row is not None else None
+    stmt = delete(todos).where(todos.c.id == todo_id, todos.c.owner == owner).returning(*COLUMNS)
+
+    def run(conn: Connection) -> TodoRecord | None:
+        row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        gone = record(row)
+        journal.write(conn, journal.entry(owner, "rm", before=[gone]))
+        return gone
+
+    return await db.write(run)
 
 
 async def clear_completed(db: Database, owner: str) -> int:
     """Delete the owner's completed todos; returns how many went."""
-    stmt = delete(todos).where(todos.c.owner == owner, todos.c.completed.is_(True))
-    return await db.write(lambda conn: int(conn.execute(stmt).rowcount or 0))
+    stmt = (
+        delete(todos).where(todos.c.owner == owner, todos.c.completed.is_(True)).returning(*COLUMNS)
+    )
+
+    def run(conn: Connection) -> int:
+        gone = [record(r) for r in conn.execute(stmt).all()]
+        if gone:
+            journal.write(conn, journal.entry(owner, "clear", before=gone))
+        return len(gone)
+
+    return await db.write(run)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    created: list[TodoRecord]
+    skipped: int  # items already there (same uid, or the same todo exported from here)
+
+
+def _import_values(owner: str, item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    fields = {k: item[k] for k in FIELDS if k in item}
+    values = _fields(fields)
+    created = clean_due(item.get("created_at")) or now
+    completed = item.get("completed", False)
+    if not isinstance(completed, bool):
+        raise InvalidRequest("'completed' must be true or false.", param="completed")
+    return {
+        "title": clean_title(item.get("title") or ""),
+        "completed": completed,
+        "created_at": created,
+        "updated_at": clean_due(item.get("updated_at")) or created,
+        "owner": owner,
+        "uid": clean_uid(item.get("uid")),
+        "due": values.get("due"),
+        "priority": values.get("priority", 0),
+        "project": values.get("project"),
+        "notes": values.get("notes"),
+        "tags": values.get("tags", ""),
+    }
+
+
+def _already_there(
+    conn: Connection, owner: str, rows: list[tuple[int, dict[str, Any]]]
+) -> set[int]:
+    """Indexes of items the owner has already: by uid, or by id and creation time (a todo of
+    this database exported and imported back)."""
+    uids = {v["uid"] for _, v in rows if v["uid"]}
+    have_uids: set[str] = set()
+    for chunk in _chunks(sorted(uids)):
+        have_uids.update(
+            conn.execute(
+                select(todos.c.uid).where(todos.c.owner == owner, todos.c.uid.in_(chunk))
+            ).scalars()
+        )
+    origin = [(v["source_id"], i) for i, v in rows if v.get("source_id") is not None]
+    have_ids: set[tuple[int, datetime]] = set()
+    for chunk in _chunks([o[0] for o in origin]):
+        found = conn.execute(
+            select(todos.c.id, todos.c.created_at).where(
+                todos.c.owner == owner, todos.c.id.in_(chunk)
+            )
+        ).all()
+        have_ids.update((r.id, r.created_at) for r in found)
+    return {
+        i
+        for i, v in rows
+        if (v["uid"] and v["uid"] in have_uids) or (v.get("source_id"), v["created_at"]) in have_ids
+    }
+
+
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+async def import_todos(db: Database, owner: str, items: list[Mapping[str, Any]]) -> ImportResult:
+    """Create every item, or none: the first bad item refuses the whole import
+    (`InvalidImportItem`). Items already there are skipped, so importing twice creates nothing
+    twice."""
+    if len(items) > MAX_IMPORT_ITEMS:
+        raise InvalidRequest(
+            f"At most {MAX_IMPORT_ITEMS} todos an import; split the file.", param="items"
+        )
+    now = utcnow()
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        try:
+            values = _import_values(owner, item, now)
+        except InvalidRequest as exc:
+            raise InvalidImportItem(i, exc.message, exc.param) from None
+        if values["uid"] and values["uid"] in seen:
+            continue  # the same todo twice in one file
+        seen.add(values["uid"] or "")
+        source = item.get("id")
+        values["source_id"] = source if isinstance(source, int) else None
+        rows.append((i, values))
+
+    def run(conn: Connection) -> ImportResult:
+        skip = _already_there(conn, owner, rows)
+        new = [{k: v for k, v in values.items() if k != "source_id"} for i, values in rows]
+        new = [v for (i, _), v in zip(rows, new, strict=True) if i not in skip]
+        created: list[TodoRecord] = []
+        for chunk in _chunks(new):
+            result = conn.execute(
+                insert(todos).returning(*COLUMNS, sort_by_parameter_order=True), chunk
+            )
+            created += [record(r) for r in result.all()]
+        tags = [{"todo_id": t.id, "tag": g, "owner": owner} for t in created for g in t.tags]
+        for chunk in _chunks(tags):
+            conn.execute(insert(todo_tags), chunk)
+        if created:
+            journal.write(conn, journal.entry(owner, "import", created=[t.id for t in created]))
+        return ImportResult(created, len(rows) - len(new) + (len(items) - len(rows)))
+
+    return await db.write(run)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 
-from chatbot_cli.db import todos
+from chatbot_cli.db import models, todos
 from chatbot_cli.db.models import Base
 
 VALUES = {
@@ -25,6 +25,8 @@ VALUES = {
     "created_at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     "updated_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
     "owner": "alice",
+    "priority": 0,
+    "tags": "",
 }
 
 
@@ -44,10 +46,10 @@ def test_driver_insert_sends_what_sqlalchemy_sends(tmp_path: Path) -> None:
             # The conditions under which db/todos.py takes the driver path must still hold.
             assert conn.dialect.driver == "pysqlite"
             assert isinstance(conn.connection.driver_connection, sqlite3.Connection)
-            new_id = todos._insert_todo(conn, VALUES)
+            new_id = todos._insert_todo(conn, VALUES, "alice")
             assert len(sent) == 1, "the insert went through SQLAlchemy, not the driver's cursor"
             assert new_id == 2
     finally:
         engine.dispose()
-    stmt = todos._driver_insert(engine.dialect)
+    stmt = todos._driver_insert(engine.dialect, models.todos, todos._VALUE_KEYS)
     assert (stmt.sql, stmt.params(VALUES)) == sent[0]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from chatbot_cli.db import todos
-from chatbot_cli.db.session import Database, PoolOptions, normalize_url
+from chatbot_cli.db.session import HEAD_REVISION, Database, PoolOptions, normalize_url
 from chatbot_cli.errors import ConfigError
 from tests.db.helpers import run
 
@@ -75,7 +75,7 @@ def test_upgrade_is_idempotent_and_current_is_head(db_url: str) -> None:
         return await db.current()
 
     current, head = run(db_url, scenario)
-    assert current == head == "0002"
+    assert current == head == HEAD_REVISION
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite+aiosqlite://"])

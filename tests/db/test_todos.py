@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chatbot_cli.db import todos
+from chatbot_cli.db import journal, todo_record, todos
 from chatbot_cli.db.session import Database
-from chatbot_cli.errors import InvalidRequest
+from chatbot_cli.errors import InvalidRequest, NotFound
 from tests.db.helpers import run
 
 
@@ -189,7 +189,7 @@ def test_control_pattern_is_unicode_category_cc() -> None:
     import unicodedata
 
     cc = {chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)) == "Cc"}
-    matched = {chr(i) for i in range(sys.maxunicode + 1) if todos._CONTROL.match(chr(i))}
+    matched = {chr(i) for i in range(sys.maxunicode + 1) if todo_record._CONTROL.match(chr(i))}
     assert matched == cc
 
 
@@ -199,14 +199,17 @@ def test_insert_is_rolled_back_with_its_transaction(db_url: str) -> None:
 
     async def scenario(db: Database) -> None:
         values = {"title": "gone", "completed": False, "created_at": datetime.now(UTC),
-                  "updated_at": datetime.now(UTC), "owner": "alice"}  # fmt: skip
+                  "updated_at": datetime.now(UTC), "owner": "alice", "priority": 0,
+                  "tags": ""}  # fmt: skip
 
         def insert_then_fail(conn: Any) -> None:
-            todos._insert_todo(conn, values)
+            todos._insert_todo(conn, values, "alice")
             raise RuntimeError("after the insert")
 
         with pytest.raises(RuntimeError):
             await db.write(insert_then_fail)
         assert await todos.list_todos(db, "alice") == []
+        with pytest.raises(NotFound):  # nor its journal row
+            await journal.undo_last(db, "alice")
 
     run(db_url, scenario)

@@ -12,7 +12,7 @@ found them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -316,7 +316,9 @@ def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-async def import_todos(db: Database, owner: str, items: list[Mapping[str, Any]]) -> ImportResult:
+async def import_todos(
+    db: Database, owner: str, items: Sequence[Mapping[str, Any]]
+) -> ImportResult:
     """Create every item, or none: the first bad item refuses the whole import
     (`InvalidImportItem`). Items already there are skipped, so importing twice creates nothing
     twice."""

@@ -18,8 +18,8 @@ import strawberry
 from fastapi import Request, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIWebSocketRoute
-from graphql import GraphQLError
-from graphql.validation import ValidationRule
+from graphql import FieldNode, GraphQLError, IntValueNode, OperationDefinitionNode
+from graphql.validation import ValidationContext, ValidationRule
 from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
@@ -40,7 +40,7 @@ from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
 from chatbot_cli.graphql.mutations import Mutation
-from chatbot_cli.graphql.queries import Query
+from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
 
 log = logging.getLogger("chatbot.graphql")
 
@@ -97,7 +97,50 @@ def _with_code(error: GraphQLError) -> GraphQLError:
         )
     if not (error.extensions or {}).get("code"):
         error.extensions = {**(error.extensions or {}), "code": error_code(error)}
+    item = getattr(error.original_error, "item", None)
+    if isinstance(item, int):  # which import item was refused
+        error.extensions = {**(error.extensions or {}), "item": item}
     return error
+
+
+class RowBudget(ValidationRule):
+    """Refuses a document whose list fields could return more than MAX_ROWS rows in all
+    (aliases and fragments included). A field's page is its literal `limit`/`first`, MAX_PAGE when
+    a variable gives it (the worst case: validation is cached per document, not per variables),
+    DEFAULT_PAGE when absent."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.rows = 0
+        self.reported = False
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        self.rows = 0
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        parent = self.context.get_parent_type()
+        page_arg = LIST_FIELDS.get(node.name.value)
+        if page_arg is None or parent is None or parent.name != "Query":
+            return
+        rows = DEFAULT_PAGE
+        for arg in node.arguments or ():
+            if arg.name.value == page_arg:
+                value = arg.value
+                # Above MAX_PAGE the field refuses its argument itself.
+                literal = isinstance(value, IntValueNode)
+                rows = min(int(value.value), MAX_PAGE) if literal else MAX_PAGE
+        self.rows += max(rows, 0)
+        if self.rows > MAX_ROWS and not self.reported:
+            self.reported = True
+            self.report_error(
+                GraphQLError(
+                    f"This request could return more than {MAX_ROWS} todos; ask for fewer "
+                    f"(limit/first, at most {MAX_PAGE} a field) and read further pages with "
+                    "todosConnection(first:, after:).",
+                    node,
+                    extensions={"code": "QUERY_TOO_LARGE"},
+                )
+            )
 
 
 # The limiter rules are built once: ValidationCache keys on the rule classes, and a fresh class
@@ -105,6 +148,11 @@ def _with_code(error: GraphQLError) -> GraphQLError:
 # tests/graphql/test_strawberry_internals.py).
 _DEPTH_RULE: type[ValidationRule] = depth_rule(MAX_DEPTH, None)
 _ALIAS_RULE: type[ValidationRule] = alias_rule(MAX_ALIASES)
+
+
+class RowLimit(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__([RowBudget])
 
 
 class DepthLimit(QueryDepthLimiter):
@@ -173,6 +221,7 @@ def create_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=CACHE_SIZE),
             DepthLimit,
             AliasLimit,
+            RowLimit,
             TextValidationCache,
         ],
     )

@@ -83,9 +83,10 @@ def latency(url: str, headers: dict[str, str], query: str, runs: int) -> tuple[f
 
 
 def count_todos(url: str, headers: dict[str, str]) -> int:
-    r = httpx.post(url + "/graphql", json={"query": "{ todos { id } }"}, headers=headers)
+    query = "{ todosConnection(first: 0) { totalCount } }"
+    r = httpx.post(url + "/graphql", json={"query": query}, headers=headers)
     r.raise_for_status()
-    return len(r.json()["data"]["todos"])
+    return int(r.json()["data"]["todosConnection"]["totalCount"])
 
 
 def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:

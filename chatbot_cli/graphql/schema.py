@@ -127,8 +127,8 @@ class RowBudget(ValidationRule):
             if arg.name.value == page_arg:
                 value = arg.value
                 # Above MAX_PAGE the field refuses its argument itself.
-                literal = isinstance(value, IntValueNode)
-                rows = min(int(value.value), MAX_PAGE) if literal else MAX_PAGE
+                literal = value.value if isinstance(value, IntValueNode) else None
+                rows = MAX_PAGE if literal is None else min(int(literal), MAX_PAGE)
         self.rows += max(rows, 0)
         if self.rows > MAX_ROWS and not self.reported:
             self.reported = True

@@ -20,6 +20,7 @@ from chatbot_cli.config import Settings
 from chatbot_cli.db.session import Database
 from chatbot_cli.engine.base import Engine
 from chatbot_cli.errors import AuthenticationFailed
+from chatbot_cli.server.health import DatabaseCheck
 from chatbot_cli.server.serving import OpenAIServingChat
 from chatbot_cli.server.serving_models import OpenAIServingModels
 
@@ -72,6 +73,10 @@ async def get_database(request: Request) -> Database:
     return request.app.state.database  # type: ignore[no-any-return]
 
 
+async def get_database_check(request: Request) -> DatabaseCheck:
+    return request.app.state.database_check  # type: ignore[no-any-return]
+
+
 async def get_serving_chat(request: Request) -> OpenAIServingChat:
     return request.app.state.openai_serving_chat  # type: ignore[no-any-return]
 
@@ -84,6 +89,7 @@ Owner = Annotated[str, Depends(require_owner)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseCheckDep = Annotated[DatabaseCheck, Depends(get_database_check)]
 ServingChat = Annotated[OpenAIServingChat, Depends(get_serving_chat)]
 ServingModels = Annotated[OpenAIServingModels, Depends(get_serving_models)]
 

@@ -48,10 +48,14 @@ class GraphQLError(ChatbotError):
     status = 400
     type = "invalid_request_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, item: int | None = None) -> None:
+        """`item`: the index of the refused item of an import (extensions.item)."""
         super().__init__(message, code=code)
+        self.item = item
         if code == "NOT_FOUND":
             self.exit_code = 5
+        elif code in ("BAD_USER_INPUT", "QUERY_TOO_LARGE"):
+            self.exit_code = 2  # bad input, as the exit-code table says
 
 
 class Client:
@@ -229,8 +233,13 @@ class Client:
         errors = body.get("errors")
         if errors:
             first = errors[0]
-            code = (first.get("extensions") or {}).get("code")
-            raise GraphQLError(str(first.get("message", "GraphQL error")), code=code)
+            extensions = first.get("extensions") or {}
+            item = extensions.get("item")
+            raise GraphQLError(
+                str(first.get("message", "GraphQL error")),
+                code=extensions.get("code"),
+                item=item if isinstance(item, int) else None,
+            )
         return body.get("data") or {}
 
 

@@ -1,12 +1,13 @@
 """`chatbot todo`: todos on the server, over GraphQL.
 
 Used in shell loops, so it must start fast: only typer at import time; the HTTP client inside the
-commands, rich only when drawing a table on a terminal.
+commands, rich only when drawing on a terminal, dateparser only when a date is given.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,10 +17,10 @@ from chatbot_cli.cli.common import (
     HELP_OPTIONS,
     fail,
     handle_errors,
-    is_tty,
     make_client,
     print_json,
 )
+from chatbot_cli.cli.todo_view import emit_one, print_card, print_todos
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
@@ -31,18 +32,41 @@ app = typer.Typer(
     add_completion=False,
 )
 
-FIELDS = "id title completed createdAt updatedAt"
+FIELDS = "id title completed createdAt updatedAt due priority tags project notes uid urgency"
 JSON_HELP = "Print JSON instead of text."
+SORTS = ("urgency", "due", "priority", "created")
+FIELD_NAMES = ("due", "priority", "tags", "project", "notes")
+# A list shows one page; `--all-pages` reads every page (PAGE todos a request).
+LIST_DEFAULT = 100
+PAGE = 1000
 
-Q_LIST = f"""query ($completed: Boolean, $search: String, $limit: Int) {{
-  todos(completed: $completed, search: $search, limit: $limit) {{ {FIELDS} }}
+FILTER_VARS = (
+    "$completed: Boolean, $search: String, $tag: String, $project: String, "
+    "$priority: Priority, $dueBefore: DateTime, $overdue: Boolean, $sort: TodoSort!"
+)
+FILTER_ARGS = (
+    "completed: $completed, search: $search, tag: $tag, project: $project, "
+    "priority: $priority, dueBefore: $dueBefore, overdue: $overdue, sort: $sort"
+)
+Q_PAGE = f"""query ({FILTER_VARS}, $first: Int, $after: String) {{
+  todosConnection({FILTER_ARGS}, first: $first, after: $after) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {FIELDS} }} }}
 }}"""
-M_ADD = f"mutation ($title: String!) {{ createTodo(title: $title) {{ {FIELDS} }} }}"
+Q_ONE = f"query ($id: Int!) {{ todo(id: $id) {{ {FIELDS} }} }}"
+M_ADD = f"""mutation ($title: String!, $due: DateTime, $priority: Priority, $tags: [String!],
+  $project: String, $notes: String) {{
+  createTodo(title: $title, due: $due, priority: $priority, tags: $tags, project: $project,
+    notes: $notes) {{ {FIELDS} }}
+}}"""
 M_UPDATE = f"""mutation ($id: Int!, $title: String, $completed: Boolean) {{
   updateTodo(id: $id, title: $title, completed: $completed) {{ {FIELDS} }}
 }}"""
 M_DELETE = f"mutation ($id: Int!) {{ deleteTodo(id: $id) {{ {FIELDS} }} }}"
 M_CLEAR = "mutation { clearCompleted }"
+M_UNDO = f"mutation {{ undo {{ action removed restored {{ {FIELDS} }} }} }}"
+M_IMPORT = """mutation ($items: [TodoImportInput!]!) {
+  importTodos(items: $items) { created skipped }
+}"""
 
 
 def _call(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,46 +75,26 @@ def _call(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]
     raise AssertionError("unreachable")  # handle_errors exits on error
 
 
-def _line(todo: dict[str, Any]) -> str:
-    status = "done" if todo["completed"] else "pending"
-    # A title is one line by the server's rules; tabs are still flattened so columns stay put.
-    title = todo["title"].replace("\t", " ")
-    return f"{todo['id']}\t{status}\t{title}\t{todo['createdAt']}"
+def _bad_input(fn: Any, *args: Any) -> Any:
+    """Run a parser of user input; what it cannot understand is one line and exit 2."""
+    from chatbot_cli.errors import InvalidRequest
+
+    try:
+        return fn(*args)
+    except InvalidRequest as exc:
+        fail(exc.message, 2)
 
 
-def _print_todos(todos: list[dict[str, Any]]) -> None:
-    if not is_tty():
-        for todo in todos:
-            sys.stdout.write(_line(todo) + "\n")
-        return
-    if not todos:
-        typer.echo("No todos.")
-        return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+def _due(text: str) -> str:
+    from chatbot_cli.cli.todo_words import parse_due
 
-    table = Table(box=None, header_style="bold")
-    table.add_column("ID", justify="right")
-    table.add_column("Done")
-    table.add_column("Title", overflow="fold")
-    table.add_column("Created")
-    for todo in todos:
-        created = todo["createdAt"][:16].replace("T", " ")
-        # Text(), not a markup string: a title like "[b]x" must show as typed.
-        table.add_row(
-            str(todo["id"]), "✓" if todo["completed"] else "·", Text(todo["title"]), created
-        )
-    Console().print(table)
+    return str(_bad_input(parse_due, text).isoformat())
 
 
-def _emit_one(todo: dict[str, Any], as_json: bool, verb: str) -> None:
-    if as_json:
-        print_json(todo)
-    elif is_tty():
-        typer.echo(f"{verb} #{todo['id']}: {todo['title']}")
-    else:
-        sys.stdout.write(_line(todo) + "\n")
+def _priority(text: str) -> str:
+    from chatbot_cli.cli.todo_words import parse_priority
+
+    return str(_bad_input(parse_priority, text)).upper()
 
 
 def _each(
@@ -114,7 +118,7 @@ def _each(
                 raise
             done.append(todo)
             if not as_json:
-                _emit_one(todo, False, verb)
+                emit_one(todo, False, verb)
     if as_json:
         print_json(done)
     if exit_code:
@@ -123,12 +127,59 @@ def _each(
 
 @app.command("add")
 def add(
-    title: str = typer.Argument(..., help="What to do (1-500 characters, one line)."),
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="What to do (1-500 characters, one line). Taskwarrior's inline words work "
+            "too: +tag, project:NAME, due:WHEN, pri:H|M|L."
+        ),
+    ],
+    due: str | None = typer.Option(
+        None, "--due", "-d", help="When: tomorrow, 'fri 5pm', 'in 3 days', 2026-12-24..."
+    ),
+    priority: str | None = typer.Option(
+        None, "--priority", "-p", help="high, medium, low or none (H, M, L)."
+    ),
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", "-T", help="A tag (repeat for more).")
+    ] = None,
+    project: str | None = typer.Option(None, "--project", "-P", help="Project name."),
+    note: str | None = typer.Option(None, "--note", help="Notes (Markdown)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Add a todo; prints it (the id first)."""
-    todo = _call(M_ADD, {"title": title})["createTodo"]
-    _emit_one(todo, as_json, "Added")
+    from chatbot_cli.cli.todo_words import split_words
+
+    found = split_words(words)
+    due = due or found.due
+    priority = priority or found.priority
+    variables: dict[str, Any] = {
+        "title": found.title,
+        "due": _due(due) if due else None,
+        "priority": _priority(priority) if priority else None,
+        "tags": [*found.tags, *(tags or [])] or None,
+        "project": project or found.project,
+        "notes": note,
+    }
+    todo = _call(M_ADD, variables)["createTodo"]
+    emit_one(todo, as_json, "Added")
+
+
+def _list_pages(variables: dict[str, Any], limit: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Todos up to `limit` (None: every page), and how many match in all."""
+    todos: list[dict[str, Any]] = []
+    after = None
+    with handle_errors(), make_client() as client:
+        while True:
+            want = PAGE if limit is None else min(PAGE, limit - len(todos))
+            page = client.graphql(Q_PAGE, {**variables, "first": want, "after": after})
+            page = page["todosConnection"]
+            todos += page["nodes"]
+            after = page["pageInfo"]["endCursor"]
+            done = limit is not None and len(todos) >= limit
+            if done or not page["pageInfo"]["hasNextPage"] or want == 0:
+                return todos, page["totalCount"]
+    raise AssertionError("unreachable")
 
 
 @app.command("list")
@@ -137,20 +188,59 @@ def list_(
     pending: bool = typer.Option(False, "--pending", help="Only todos not yet done."),
     all_: bool = typer.Option(False, "--all", help="Every todo (the default)."),
     search: str | None = typer.Option(None, "--search", "-s", help="Title contains this text."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=0, help="Show at most N."),
+    tag: str | None = typer.Option(None, "--tag", "-T", help="Only todos with this tag."),
+    project: str | None = typer.Option(None, "--project", "-P", help="Only this project."),
+    priority: str | None = typer.Option(None, "--priority", "-p", help="Only this priority."),
+    due: str | None = typer.Option(None, "--due", help="today, week or overdue."),
+    sort: str = typer.Option("urgency", "--sort", help=f"One of {', '.join(SORTS)}."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=0, help=f"Show at most N (default {LIST_DEFAULT})."
+    ),
+    all_pages: bool = typer.Option(False, "--all-pages", help="Every matching todo."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List todos, newest first: a table on a terminal, tab-separated lines
-    (id, status, title, createdAt) otherwise."""
+    """List todos, most urgent first: a table on a terminal, tab-separated lines otherwise
+    (id, status, title, createdAt, due, priority, tags, project)."""
+    from chatbot_cli.cli.todo_words import due_window
+
     if done + pending + all_ > 1:
         fail("Use only one of --done, --pending and --all.", 2)
-    completed = True if done else False if pending else None
-    variables = {"completed": completed, "search": search, "limit": limit}
-    todos = _call(Q_LIST, variables)["todos"]
+    if sort not in SORTS:
+        fail(f"Unknown --sort {sort!r}: use one of {', '.join(SORTS)}.", 2)
+    if all_pages and limit is not None:
+        fail("Use only one of --limit and --all-pages.", 2)
+    variables: dict[str, Any] = {
+        "completed": True if done else False if pending else None,
+        "search": search,
+        "tag": tag,
+        "project": project,
+        "priority": _priority(priority) if priority else None,
+        "sort": sort.upper(),
+        **(_bad_input(due_window, due) if due else {}),
+    }
+    wanted = None if all_pages else LIST_DEFAULT if limit is None else limit
+    todos, total = _list_pages(variables, wanted)
     if as_json:
         print_json(todos)
     else:
-        _print_todos(todos)
+        print_todos(todos)
+    if limit is None and total > len(todos):  # the default page cut the list short
+        sys.stderr.write(
+            f"Showing {len(todos)} of {total} todos; use --limit N or --all-pages for more.\n"
+        )
+
+
+@app.command("show")
+def show(
+    todo_id: int = typer.Argument(..., metavar="ID", help="Todo id."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show every field of a todo; its notes as Markdown on a terminal."""
+    todo = _call(Q_ONE, {"id": todo_id})["todo"]
+    if as_json:
+        print_json(todo)
+    else:
+        print_card(todo)
 
 
 @app.command("done")
@@ -164,6 +254,31 @@ def done(
 
 @app.command("undo")
 def undo(
+    ids: Annotated[
+        list[int] | None,
+        typer.Argument(help="Without ids: revert the last change. With ids: same as reopen."),
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Revert the last change (add, edit, done, rm, clear, import); again to go further back."""
+    if ids:
+        _each(ids, M_UPDATE, {"completed": False}, "updateTodo", as_json, "Reopened")
+        return
+    result = _call(M_UNDO)["undo"]
+    if as_json:
+        print_json(result)
+        return
+    restored, removed = len(result["restored"]), len(result["removed"])
+    what = []
+    if restored:
+        what.append(f"restored {restored} todo{'' if restored == 1 else 's'}")
+    if removed:
+        what.append(f"removed {removed} todo{'' if removed == 1 else 's'}")
+    typer.echo(f"Undid {result['action']}: {' and '.join(what) or 'nothing left to change'}.")
+
+
+@app.command("reopen")
+def reopen(
     ids: Annotated[list[int], typer.Argument(help="Todo ids.")],
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -174,12 +289,51 @@ def undo(
 @app.command("edit")
 def edit(
     todo_id: int = typer.Argument(..., metavar="ID", help="Todo id."),
-    title: str = typer.Option(..., "--title", "-t", help="The new title."),
+    title: str | None = typer.Option(None, "--title", "-t", help="The new title."),
+    due: str | None = typer.Option(None, "--due", "-d", help="New due date (see `add`)."),
+    priority: str | None = typer.Option(None, "--priority", "-p", help="high, medium, low, none."),
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", "-T", help="Add a tag (repeatable).")
+    ] = None,
+    untags: Annotated[
+        list[str] | None, typer.Option("--untag", help="Remove a tag (repeatable).")
+    ] = None,
+    project: str | None = typer.Option(None, "--project", "-P", help="New project."),
+    note: str | None = typer.Option(None, "--note", help="New notes (Markdown)."),
+    clear: Annotated[
+        list[str] | None,
+        typer.Option("--clear", help=f"Clear a field: {', '.join(FIELD_NAMES)} (repeatable)."),
+    ] = None,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Change a todo's title."""
-    todo = _call(M_UPDATE, {"id": todo_id, "title": title})["updateTodo"]
-    _emit_one(todo, as_json, "Updated")
+    """Change any field of a todo; --clear empties one."""
+    clear, tags, untags = clear or [], tags or [], untags or []
+    for name in clear:
+        if name not in FIELD_NAMES:
+            fail(f"Unknown field {name!r} for --clear: use {', '.join(FIELD_NAMES)}.", 2)
+    given: dict[str, Any] = {"title": title}
+    given["due"] = _due(due) if due else None
+    given["priority"] = _priority(priority) if priority else None
+    given["project"] = project
+    given["notes"] = note
+    changes = {k: v for k, v in given.items() if v is not None}
+    for name in clear:
+        changes[name] = "NONE" if name == "priority" else None
+    if tags or untags:
+        current = [] if "tags" in clear else _call(Q_ONE, {"id": todo_id})["todo"]["tags"]
+        drop = {t.lstrip("+").lower() for t in untags}
+        changes["tags"] = [t for t in [*current, *tags] if t.lstrip("+").lower() not in drop]
+    if not changes:
+        fail("Nothing to change: give --title, --due, --priority, --tag, --project, --note or "
+             "--clear.", 2)  # fmt: skip
+    names = list(changes)
+    types = {"title": "String", "due": "DateTime", "priority": "Priority", "tags": "[String!]",
+             "project": "String", "notes": "String"}  # fmt: skip
+    params = ", ".join(f"${n}: {types[n]}" for n in names)
+    args = ", ".join(f"{n}: ${n}" for n in names)
+    query = f"mutation ($id: Int!, {params}) {{ updateTodo(id: $id, {args}) {{ {FIELDS} }} }}"
+    todo = _call(query, {"id": todo_id, **changes})["updateTodo"]
+    emit_one(todo, as_json, "Updated")
 
 
 @app.command("rm")
@@ -199,3 +353,67 @@ def clear(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None
         print_json({"deleted": count})
     else:
         typer.echo(f"Deleted {count} completed todo{'' if count == 1 else 's'}.")
+
+
+@app.command("export")
+def export(
+    fmt: str = typer.Option("json", "--format", "-f", help="json, todotxt, csv or taskwarrior."),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here, not stdout.")
+    ] = None,
+) -> None:
+    """Write every todo, oldest first, as JSON (ours: imports back losslessly), todo.txt, CSV
+    or Taskwarrior's import JSON."""
+    from chatbot_cli.cli.todo_formats import FORMATS, render
+
+    if fmt not in FORMATS:
+        fail(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.", 2)
+    todos, _ = _list_pages({"sort": "CREATED"}, None)
+    text = render(todos[::-1], fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    with handle_errors():
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="The file, or - for stdin.")],
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="json, todotxt, csv or taskwarrior (default: detected)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Import todos: all or nothing; a bad line is reported by its number and nothing is
+    imported. Todos already there are skipped, so importing twice creates nothing twice."""
+    from chatbot_cli.cli.todo_formats import FORMATS, ImportFileError, parse
+    from chatbot_cli.client import GraphQLError
+
+    if fmt is not None and fmt not in FORMATS:
+        fail(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.", 2)
+    with handle_errors():
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    try:
+        items = parse(text, fmt)
+    except ImportFileError as exc:
+        fail(f"{file}: {exc.message}", 2)
+    try:
+        with make_client() as client:
+            result = client.graphql(M_IMPORT, {"items": [item for _, item in items]})
+    except GraphQLError as exc:
+        if exc.item is not None and 0 <= exc.item < len(items):
+            message = exc.message.split(": ", 1)[-1]
+            fail(f"{file}: Line {items[exc.item][0]}: {message} Nothing was imported.", 2)
+        fail(exc.message, exc.exit_code)
+    except Exception as exc:  # transport errors: the same one line as every command
+        from chatbot_cli.errors import ChatbotError
+
+        if isinstance(exc, ChatbotError):
+            fail(exc.message, exc.exit_code)
+        raise
+    created, skipped = result["importTodos"]["created"], result["importTodos"]["skipped"]
+    if as_json:
+        print_json({"created": created, "skipped": skipped})
+    else:
+        typer.echo(f"Imported {len(created)} todos; skipped {skipped} already there.")

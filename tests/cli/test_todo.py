@@ -89,8 +89,9 @@ def test_every_command_plain_and_json(live_server: LiveServer) -> None:
     real = subprocess_cli(env, "todo", "add", "Buy milk")
     assert real.returncode == 0 and real.stderr == ""
     line = real.stdout.rstrip("\n")
-    first_id, status, title, created = line.split("\t")
+    first_id, status, title, created, due, priority, tags, project = line.split("\t")
     assert (status, title) == ("pending", "Buy milk")
+    assert (due, priority, tags, project) == ("", "", "", "")
     datetime.fromisoformat(created)
     added = json.loads(ok(env, "todo", "add", "  Write code  ", "--json"))
     assert {"id", "title", "completed", "createdAt"} <= set(added)
@@ -98,11 +99,11 @@ def test_every_command_plain_and_json(live_server: LiveServer) -> None:
     emoji = json.loads(ok(env, "todo", "add", "שלום 🎉 [b]x[/b]", "--json"))
     assert emoji["title"] == "שלום 🎉 [b]x[/b]"
 
-    # list: newest first, plain and JSON.
-    rows = [r.split("\t") for r in ok(env, "todo", "list").splitlines()]
+    # list: by creation, newest first, plain and JSON.
+    rows = [r.split("\t") for r in ok(env, "todo", "list", "--sort", "created").splitlines()]
     assert [r[0] for r in rows] == [str(emoji["id"]), str(added["id"]), first_id]
-    assert all(len(r) == 4 for r in rows)
-    listed = json.loads(ok(env, "todo", "list", "--json"))
+    assert all(len(r) == 8 for r in rows)
+    listed = json.loads(ok(env, "todo", "list", "--sort", "created", "--json"))
     assert [t["id"] for t in listed] == [emoji["id"], added["id"], int(first_id)]
 
     # done / undo / edit, with filters.
@@ -137,7 +138,7 @@ def test_errors_and_exit_codes(live_server: LiveServer) -> None:
 
     for title, fragment in (("   ", "empty"), ("x" * 501, "500"), ("a\nb", "single line")):
         result = cli(env, "todo", "add", title)
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert fragment in one_error_line(result)
 
     for args in (["done", "999"], ["undo", "999"], ["rm", "999"], ["edit", "999", "-t", "x"]):

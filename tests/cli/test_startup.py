@@ -59,6 +59,8 @@ def test_todo_list_is_light() -> None:
     # A plain-http request is sent by the standard library: httpx is a third of the instructions.
     assert not {m for m in mods if m.split(".")[0] in ("httpx", "httpcore", "h11")}
     assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+    # dateparser (with its regex and locale data) only when a date is given.
+    assert not {m for m in mods if m.split(".")[0] in ("dateparser", "rich")}
 
 
 def test_todo_goes_straight_to_its_group() -> None:

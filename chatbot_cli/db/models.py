@@ -70,7 +70,7 @@ class Base(DeclarativeBase):
 class Todo(Base):
     __tablename__ = "todos"
     # AUTOINCREMENT on SQLite: a deleted id is never handed out again.
-    # Each index serves one list query at 100k todos an owner (docs/design.md, "Todos"): newest
+    # Each index serves one list query on an owner with many todos (docs/design.md, "Todos"): newest
     # first, pending/done first pages, due order and range, project filter, and import's
     # "already there" check by uid.
     __table_args__ = (

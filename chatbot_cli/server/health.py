@@ -1,7 +1,7 @@
 """The database check behind /health, on its own thread and its own connection.
 
 Checked through the request path, /health answered "database down" while one large request kept
-the event loop busy or held every pooled connection (issue 22): its 5 s timeout ran on the loop
+the event loop busy or held every pooled connection (issue 22): its timeout ran on the loop
 it was waiting for, and its query queued behind the pool. Here the check runs on a thread with
 its own event loop and one connection of its own, and its timeouts are measured there, so only the
 database itself being unreachable or hung makes it fail. Checks asked for while one is running

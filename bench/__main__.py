@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5",
+        default="1,2,3,4,5,7",
         help="Comma-separated figures to run; 6 (the browser page, needs chromium) only if named.",
     )
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
@@ -171,6 +171,10 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
                 rows += todo_api.run(ctx, todo.url, todo.api_key, env)
         finally:
             todo.stop()
+    if 7 in figures:
+        from bench import todo_scale
+
+        rows += todo_scale.run(ctx)
     return rows, extra
 
 

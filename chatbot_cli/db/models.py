@@ -71,14 +71,24 @@ class Todo(Base):
     __tablename__ = "todos"
     # AUTOINCREMENT on SQLite: a deleted id is never handed out again.
     # Each index serves one list query on an owner with many todos (docs/design.md, "Todos"): newest
-    # first, pending/done first pages, due order and range, project filter, and import's
-    # "already there" check by uid.
+    # first, pending/done first pages, due order and range, priority order (and the URGENCY
+    # order's ranges, db/urgency.py), project filter, and import's "already there" check by uid.
     __table_args__ = (
         Index("ix_todos_owner_id", "owner", "id"),
         Index("ix_todos_owner_completed_id", "owner", "completed", "id"),
         Index("ix_todos_owner_due", "owner", "due"),
+        Index("ix_todos_owner_priority_id", "owner", "priority", "id"),
         Index("ix_todos_owner_project_id", "owner", "project", "id"),
-        Index("ix_todos_owner_uid", "owner", "uid", unique=True),
+        # Partial: only imported todos have a uid, and a full index on (owner, uid) looked to
+        # SQLite's planner like the best way to find an owner's rows, whatever the order asked.
+        Index(
+            "ix_todos_owner_uid",
+            "owner",
+            "uid",
+            unique=True,
+            sqlite_where=text("uid IS NOT NULL"),
+            postgresql_where=text("uid IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 

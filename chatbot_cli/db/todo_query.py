@@ -15,22 +15,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Float,
-    Select,
-    and_,
-    case,
-    cast,
-    false,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Select, and_, false, func, or_, select
 
-from chatbot_cli.db.models import UTCDateTime, todo_tags, todos, utcnow
+from chatbot_cli.db.models import todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
 from chatbot_cli.db.todo_record import (
     COLUMNS,
@@ -39,7 +26,10 @@ from chatbot_cli.db.todo_record import (
     check_text,
     record,
 )
+from chatbot_cli.db.urgency import most_urgent, urgency, urgency_sql
 from chatbot_cli.errors import InvalidRequest
+
+__all__ = ["Sort", "TodoFilter", "TodoPage", "get_todo", "list_todos", "page_todos", "urgency"]
 
 
 class Sort(Enum):
@@ -47,16 +37,6 @@ class Sort(Enum):
     DUE = "due"  # soonest first, todos without a due date last
     PRIORITY = "priority"  # high first, then newest
     URGENCY = "urgency"  # most urgent first (Taskwarrior's formula, docs/design.md)
-
-
-# Taskwarrior's default urgency coefficients for the attributes we have (docs/design.md).
-URGENCY_DUE = 12.0
-URGENCY_PRIORITY = (0.0, 1.8, 3.9, 6.0)
-URGENCY_AGE = 2.0
-URGENCY_AGE_MAX_DAYS = 365.0
-URGENCY_TAGS = 1.0
-URGENCY_PROJECT = 1.0
-URGENCY_NOTES = 1.0  # Taskwarrior's annotations coefficient; notes count as one annotation
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,69 +59,6 @@ class TodoPage:
     end_cursor: str | None
 
 
-def _due_factor(days_overdue: float) -> float:
-    # Taskwarrior maps 14 days before the due date to 7 days after it onto 0.2-1.0.
-    if days_overdue >= 7.0:
-        return 1.0
-    if days_overdue >= -14.0:
-        return (days_overdue + 14.0) * 0.8 / 21.0 + 0.2
-    return 0.2
-
-
-def _count_factor(count: int) -> float:
-    return 0.0 if count == 0 else 0.8 if count == 1 else 0.9 if count == 2 else 1.0
-
-
-def urgency(todo: TodoRecord, now: datetime | None = None) -> float:
-    """Taskwarrior's urgency of a pending todo; a completed todo has none (0)."""
-    if todo.completed:
-        return 0.0
-    now = now or utcnow()
-    score = URGENCY_PRIORITY[todo.priority]
-    if todo.due is not None:
-        score += URGENCY_DUE * _due_factor((now - todo.due).total_seconds() / 86400.0)
-    age_days = (now - todo.created_at).total_seconds() / 86400.0
-    score += URGENCY_AGE * min(max(age_days, 0.0) / URGENCY_AGE_MAX_DAYS, 1.0)
-    score += URGENCY_TAGS * _count_factor(len(todo.tags))
-    score += URGENCY_PROJECT * (todo.project is not None)
-    score += URGENCY_NOTES * _count_factor(1 if todo.notes else 0)
-    return round(score, 6)
-
-
-def _days_since(now: datetime, column: Any, sqlite: bool) -> ColumnElement[Any]:
-    at = literal(now, UTCDateTime)
-    if sqlite:
-        return func.julianday(at) - func.julianday(column)
-    return cast(func.extract("epoch", at - column), Float) / 86400.0
-
-
-def urgency_sql(now: datetime, sqlite: bool) -> ColumnElement[float]:
-    """`urgency()` as one SQL expression, for ordering in the database."""
-    overdue = _days_since(now, todos.c.due, sqlite)
-    due = case(
-        (todos.c.due.is_(None), 0.0),
-        (overdue >= 7.0, 1.0),
-        (overdue >= -14.0, (overdue + 14.0) * 0.8 / 21.0 + 0.2),
-        else_=0.2,
-    )
-    age = func.min if sqlite else func.least
-    age_days = _days_since(now, todos.c.created_at, sqlite)
-    spaces = func.length(todos.c.tags) - func.length(func.replace(todos.c.tags, " ", ""))
-    tags = case((todos.c.tags == "", 0.0), (spaces == 0, 0.8), (spaces == 1, 0.9), else_=1.0)
-    priority = case(
-        *((todos.c.priority == i, c) for i, c in enumerate(URGENCY_PRIORITY)), else_=0.0
-    )
-    score = (
-        priority
-        + URGENCY_DUE * due
-        + URGENCY_AGE * age(cast(age_days, Float) / URGENCY_AGE_MAX_DAYS, 1.0)
-        + URGENCY_TAGS * tags
-        + URGENCY_PROJECT * case((todos.c.project.is_(None), 0.0), else_=1.0)
-        + URGENCY_NOTES * case((todos.c.notes.is_(None), 0.0), else_=0.8)
-    )
-    return case((todos.c.completed == false(), score), else_=0.0)
-
-
 def check_search(search: str) -> None:
     check_text(search, "search")
     if len(search) > MAX_SEARCH_CHARS:
@@ -150,17 +67,24 @@ def check_search(search: str) -> None:
         )
 
 
-def _filtered(owner: str, where: TodoFilter, now: datetime) -> Select[Any]:
+def _filtered(owner: str, where: TodoFilter, now: datetime, sqlite: bool) -> Select[Any]:
     stmt = select(*COLUMNS).where(todos.c.owner == owner)
     if where.completed is not None:
         stmt = stmt.where(todos.c.completed == where.completed)
     if where.search:
         check_search(where.search)
-        stmt = stmt.where(func.lower(todos.c.title).contains(where.search.lower(), autoescape=True))
+        # SQLite's LIKE ignores ASCII case, exactly as its lower() does, without calling lower()
+        # on every row; PostgreSQL's ILIKE ignores case.
+        title, search = todos.c.title, where.search
+        found = (
+            title.contains(search.lower(), autoescape=True)
+            if sqlite
+            else title.icontains(search, autoescape=True)
+        )
+        stmt = stmt.where(found)
     if where.tag is not None:
-        tag = where.tag.strip().lstrip("+").lower()
         tagged = select(todo_tags.c.todo_id).where(
-            todo_tags.c.owner == owner, todo_tags.c.tag == tag
+            todo_tags.c.owner == owner, todo_tags.c.tag == _tag(where.tag)
         )
         stmt = stmt.where(todos.c.id.in_(tagged))
     if where.project is not None:
@@ -188,6 +112,27 @@ def _ordered(stmt: Select[Any], sort: Sort, now: datetime, sqlite: bool) -> Sele
     return stmt.order_by(todos.c.id.desc())
 
 
+# A tag filter matching at most this many todos is ranked whole: narrowing seeds each priority
+# level through the due index, which scans far when the tagged todos avoid a level.
+RANK_WHOLE_TAGGED = 20_000
+
+
+def _few_enough(conn: Connection, owner: str, where: TodoFilter) -> bool:
+    """Whether the filter matches few enough todos to rank them all (counted on an index)."""
+    if where.tag is None:
+        return False
+    tagged = (
+        select(func.count())
+        .select_from(todo_tags)
+        .where(todo_tags.c.owner == owner, todo_tags.c.tag == _tag(where.tag))
+    )
+    return int(conn.execute(tagged).scalar_one()) <= RANK_WHOLE_TAGGED
+
+
+def _tag(tag: str) -> str:
+    return tag.strip().lstrip("+").lower()
+
+
 def _check_page(limit: int | None, offset: int) -> None:
     if limit is not None and limit < 0:
         raise InvalidRequest("'limit' must be zero or more.", param="limit")
@@ -210,11 +155,18 @@ async def list_todos(
     _check_page(limit, offset)
     where = where or TodoFilter(completed=completed, search=search)
     now = utcnow()
-    stmt = _ordered(_filtered(owner, where, now), sort, now, db.is_sqlite).offset(offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    rows = await db.read(lambda conn: conn.execute(stmt).all())
-    return [record(r) for r in rows]
+    base = _filtered(owner, where, now, db.is_sqlite)
+
+    def read(conn: Connection) -> list[Any]:
+        if sort is Sort.URGENCY and limit is not None:
+            few = _few_enough(conn, owner, where)
+            return most_urgent(conn, base, now, offset, limit, db.is_sqlite, few)
+        stmt = _ordered(base, sort, now, db.is_sqlite).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list(conn.execute(stmt).all())
+
+    return [record(r) for r in await db.read(read)]
 
 
 async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
@@ -302,22 +254,29 @@ async def page_todos(
     after: str | None = None,
     where: TodoFilter | None = None,
     sort: Sort = Sort.CREATED,
+    count: bool = True,
 ) -> TodoPage:
-    """Up to `first` todos after the cursor, how many match in all, and whether more follow."""
+    """Up to `first` todos after the cursor, how many match in all (-1 unless `count`: counting
+    reads every match), and whether more follow."""
     if first < 0:
         raise InvalidRequest("'first' must be zero or more.", param="first")
     where = where or TodoFilter()
     now = utcnow()
-    base = _filtered(owner, where, now)
-    count = select(func.count()).select_from(base.with_only_columns(todos.c.id).subquery())
+    base = _filtered(owner, where, now, db.is_sqlite)
+    counted = select(func.count()).select_from(base.with_only_columns(todos.c.id).subquery())
     skip = 0
     stmt = base
     if after:
         stmt, skip = _after(stmt, sort, _decode(after, sort))
-    stmt = _ordered(stmt, sort, now, db.is_sqlite).offset(skip).limit(first + 1)
 
     def read(conn: Connection) -> tuple[list[Any], int]:
-        return list(conn.execute(stmt).all()), int(conn.execute(count).scalar_one())
+        if sort is Sort.URGENCY:
+            few = _few_enough(conn, owner, where)
+            rows = most_urgent(conn, stmt, now, skip, first + 1, db.is_sqlite, few)
+        else:
+            page = _ordered(stmt, sort, now, db.is_sqlite).offset(skip).limit(first + 1)
+            rows = list(conn.execute(page).all())
+        return rows, int(conn.execute(counted).scalar_one()) if count else -1
 
     rows, total = await db.read(read)
     records = [record(r) for r in rows[:first]]

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from chatbot_cli.db import todos as db_todos
 from chatbot_cli.db.todo_query import TodoFilter, page_todos
@@ -77,6 +78,15 @@ def _filter(
         due_after=due_after,
         overdue=overdue,
     )
+
+
+def _asks_for(info: strawberry.Info[Any, Any], name: str) -> bool:
+    """Whether the query selects `name` on this field (a fragment: assume it does)."""
+    for field in info.selected_fields:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField) or selection.name == name:
+                return True
+    return False
 
 
 @strawberry.type
@@ -148,6 +158,8 @@ class Query:
             after=after,
             where=where,
             sort=sort.sort,
+            # Counting reads every match: only when asked.
+            count=_asks_for(info, "totalCount"),
         )
         return TodoConnection(
             total_count=page.total_count,

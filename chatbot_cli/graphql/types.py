@@ -87,7 +87,7 @@ class PageInfo:
 
 @strawberry.type(description="One page of todos, with how many match in all.")
 class TodoConnection:
-    total_count: int
+    total_count: int = strawberry.field(description="How many todos match, on every page.")
     page_info: PageInfo
     nodes: list[Todo]
 

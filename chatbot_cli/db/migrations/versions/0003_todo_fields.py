@@ -33,8 +33,16 @@ def upgrade() -> None:
     op.add_column("todos", sa.Column("uid", sa.String(64), nullable=True))
     op.create_index("ix_todos_owner_completed_id", "todos", ["owner", "completed", "id"])
     op.create_index("ix_todos_owner_due", "todos", ["owner", "due"])
+    op.create_index("ix_todos_owner_priority_id", "todos", ["owner", "priority", "id"])
     op.create_index("ix_todos_owner_project_id", "todos", ["owner", "project", "id"])
-    op.create_index("ix_todos_owner_uid", "todos", ["owner", "uid"], unique=True)
+    op.create_index(
+        "ix_todos_owner_uid",
+        "todos",
+        ["owner", "uid"],
+        unique=True,
+        sqlite_where=sa.text("uid IS NOT NULL"),
+        postgresql_where=sa.text("uid IS NOT NULL"),
+    )
     op.create_table(
         "todo_tags",
         sa.Column("todo_id", sa.Integer(), nullable=False),
@@ -67,6 +75,7 @@ def downgrade() -> None:
     for name in (
         "ix_todos_owner_uid",
         "ix_todos_owner_project_id",
+        "ix_todos_owner_priority_id",
         "ix_todos_owner_due",
         "ix_todos_owner_completed_id",
     ):

@@ -1,0 +1,198 @@
+"""Urgency: Taskwarrior's formula over the attributes a todo has, in Python (the `urgency` field)
+and in SQL (the URGENCY order), and `narrow`, which keeps the URGENCY order from computing the
+score of every todo an owner has.
+
+Why narrowing is exact: a todo's urgency is a static part (priority, tags, project, notes; at most
+STATIC_MAX), a due part that only grows as the due date comes closer, and an age part of at most
+URGENCY_AGE. Once `need` todos are known to score at least T, any todo in the first `need` scores
+at least T too, so it is either due before the date where the due part alone could reach T, or its
+priority is high enough for the rest to reach T. Both are index ranges, (owner, due) and
+(owner, priority, id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+)
+
+from chatbot_cli.db.models import UTCDateTime, todos, utcnow
+from chatbot_cli.db.todo_record import TodoRecord, record
+
+# Taskwarrior's default urgency coefficients for the attributes we have (docs/design.md).
+URGENCY_DUE = 12.0
+URGENCY_PRIORITY = (0.0, 1.8, 3.9, 6.0)
+URGENCY_AGE = 2.0
+URGENCY_AGE_MAX_DAYS = 365.0
+URGENCY_TAGS = 1.0
+URGENCY_PROJECT = 1.0
+URGENCY_NOTES = 1.0  # Taskwarrior's annotations coefficient; notes count as one annotation
+
+
+def _due_factor(days_overdue: float) -> float:
+    # Taskwarrior maps 14 days before the due date to 7 days after it onto 0.2-1.0.
+    if days_overdue >= 7.0:
+        return 1.0
+    if days_overdue >= -14.0:
+        return (days_overdue + 14.0) * 0.8 / 21.0 + 0.2
+    return 0.2
+
+
+def _count_factor(count: int) -> float:
+    return 0.0 if count == 0 else 0.8 if count == 1 else 0.9 if count == 2 else 1.0
+
+
+def urgency(todo: TodoRecord, now: datetime | None = None) -> float:
+    """Taskwarrior's urgency of a pending todo; a completed todo has none (0)."""
+    if todo.completed:
+        return 0.0
+    now = now or utcnow()
+    score = URGENCY_PRIORITY[todo.priority]
+    if todo.due is not None:
+        score += URGENCY_DUE * _due_factor((now - todo.due).total_seconds() / 86400.0)
+    age_days = (now - todo.created_at).total_seconds() / 86400.0
+    score += URGENCY_AGE * min(max(age_days, 0.0) / URGENCY_AGE_MAX_DAYS, 1.0)
+    score += URGENCY_TAGS * _count_factor(len(todo.tags))
+    score += URGENCY_PROJECT * (todo.project is not None)
+    score += URGENCY_NOTES * _count_factor(1 if todo.notes else 0)
+    return round(score, 6)
+
+
+# The Julian day number of the Unix epoch: SQLite's julianday() of a stored timestamp, minus it,
+# is days since the epoch.
+_JULIAN_EPOCH = 2440587.5
+
+
+def _days_since(now: datetime, column: Any, sqlite: bool) -> ColumnElement[Any]:
+    if sqlite:
+        # `now` as a number: SQLite would parse a bound timestamp again on every row.
+        return literal(now.timestamp() / 86400.0 + _JULIAN_EPOCH) - func.julianday(column)
+    return cast(func.extract("epoch", literal(now, UTCDateTime) - column), Float) / 86400.0
+
+
+def urgency_sql(now: datetime, sqlite: bool) -> ColumnElement[float]:
+    """`urgency()` as one SQL expression, for ordering in the database. Each timestamp is read
+    once a row: the due factor's three pieces are one clamp."""
+    least, greatest = (func.min, func.max) if sqlite else (func.least, func.greatest)
+    overdue = _days_since(now, todos.c.due, sqlite)
+    ramp = greatest(0.2, least(1.0, (overdue + 14.0) * 0.8 / 21.0 + 0.2))
+    due = case((todos.c.due.is_(None), 0.0), else_=ramp)
+    age_days = _days_since(now, todos.c.created_at, sqlite)
+    spaces = func.length(todos.c.tags) - func.length(func.replace(todos.c.tags, " ", ""))
+    tags = case((todos.c.tags == "", 0.0), (spaces == 0, 0.8), (spaces == 1, 0.9), else_=1.0)
+    priority = case(
+        *((todos.c.priority == i, c) for i, c in enumerate(URGENCY_PRIORITY)), else_=0.0
+    )
+    score = (
+        priority
+        + URGENCY_DUE * due
+        + URGENCY_AGE * least(greatest(age_days / URGENCY_AGE_MAX_DAYS, 0.0), 1.0)
+        + URGENCY_TAGS * tags
+        + URGENCY_PROJECT * case((todos.c.project.is_(None), 0.0), else_=1.0)
+        + URGENCY_NOTES * case((todos.c.notes.is_(None), 0.0), else_=0.8)
+    )
+    return case((todos.c.completed == false(), score), else_=0.0)
+
+
+# The most the static part can add besides priority: tags, project and notes at their maximum.
+STATIC_OTHER_MAX = URGENCY_TAGS + URGENCY_PROJECT + URGENCY_NOTES * 0.8
+# Slack for the difference between Python's and the database's floating point.
+EPSILON = 1e-3
+
+
+def _seeds(conn: Connection, stmt: Select[Any], need: int) -> list[TodoRecord]:
+    """Todos likely to be among the `need` most urgent: at each priority level, the `need` due
+    soonest, and the `need` first in priority order. Any todos give a valid threshold; these give
+    a high one, which rules out the most."""
+    queries = [
+        stmt.where(todos.c.priority == level, todos.c.due.is_not(None))
+        .order_by(todos.c.due.asc())
+        .limit(need)
+        for level in range(len(URGENCY_PRIORITY))
+    ]
+    queries.append(stmt.order_by(todos.c.priority.desc(), todos.c.id.desc()).limit(need))
+    found: dict[int, TodoRecord] = {}
+    for query in queries:
+        found.update((r.id, record(r)) for r in conn.execute(query).all())
+    return list(found.values())
+
+
+def _due_from(days_needed: float, now: datetime) -> datetime:
+    """The latest due date whose due factor is at least `days_needed` (0.2 < it <= 1)."""
+    days_overdue = (days_needed - 0.2) * 21.0 / 0.8 - 14.0
+    return now - timedelta(days=days_overdue)
+
+
+def most_urgent(
+    conn: Connection,
+    stmt: Select[Any],
+    now: datetime,
+    skip: int,
+    count: int,
+    sqlite: bool,
+    few_enough: bool = False,
+) -> list[Any]:
+    """Rows `skip` to `skip + count` of `stmt` in URGENCY order (most urgent first, then newest).
+    When fewer than that match (a search, a rare tag), they are all read in one query and ranked
+    here; otherwise the database ranks them all (`few_enough`: the caller knows there are not
+    many) or only the candidates `narrow` leaves."""
+    need = skip + count
+    some = list(conn.execute(stmt.limit(need + 1)).all())
+    if len(some) <= need:
+        some.sort(key=lambda r: (-urgency(record(r), now), -r.id))
+        return some[skip:need]
+    known = [record(r) for r in some]
+    narrowed = stmt if few_enough else narrow(conn, stmt, now, need, known)
+    ordered = narrowed.order_by(urgency_sql(now, sqlite).desc(), todos.c.id.desc())
+    return list(conn.execute(ordered.offset(skip).limit(count)).all())
+
+
+def narrow(
+    conn: Connection,
+    stmt: Select[Any],
+    now: datetime,
+    need: int,
+    known: list[TodoRecord] | None = None,
+) -> Select[Any]:
+    """`stmt` restricted to the todos that can be among its `need` most urgent (see the module
+    docstring); `stmt` itself when nothing can be ruled out. `known`: todos of `stmt` already
+    read, used as seeds too."""
+    seeds = {t.id: t for t in known or ()}
+    seeds.update((t.id, t) for t in _seeds(conn, stmt, need))
+    if len(seeds) < need:
+        return stmt
+    scores = sorted((urgency(t, now) for t in seeds.values()), reverse=True)
+    threshold = scores[need - 1] - EPSILON
+    if threshold <= 0:
+        return stmt
+    # Per priority level, the due factor a todo needs when the rest is at its maximum.
+    terms: list[Any] = []
+    bounds: list[datetime | None] = []  # the latest due date each term accepts (None: any)
+    for level, coefficient in enumerate(URGENCY_PRIORITY):
+        needed = (threshold - URGENCY_AGE - STATIC_OTHER_MAX - coefficient) / URGENCY_DUE
+        if needed > 1.0:
+            continue  # even overdue by a week, this level cannot reach the threshold
+        if needed <= 0.0:
+            return stmt  # this level reaches it without a due date: nothing to rule out
+        due = _due_from(needed, now) if needed > 0.2 else None
+        bounds.append(due)
+        has_due = todos.c.due <= due if due is not None else todos.c.due.is_not(None)
+        terms.append((todos.c.priority == level) & has_due)
+    if not terms:
+        return stmt.where(false())
+    if None not in bounds:
+        # One range of the (owner, due) index holds every candidate.
+        stmt = stmt.where(todos.c.due <= max(b for b in bounds if b is not None))
+    return stmt.where(or_(*terms))

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from chatbot_cli.db.todo_query import Sort, urgency
-from chatbot_cli.db.todo_record import PRIORITIES
+from chatbot_cli.db.todo_query import Sort
+from chatbot_cli.db.todo_query import urgency as urgency_of
+from chatbot_cli.db.todo_record import PRIORITIES, TodoRecord
 
 if TYPE_CHECKING:
     from chatbot_cli.db.session import Database
-    from chatbot_cli.db.todo_record import TodoRecord
 
 
 @strawberry.enum(description="How much a todo matters.")
@@ -56,10 +56,15 @@ class Todo:
         description="The identity an import matches on (Taskwarrior's uuid); null when created "
         "here."
     )
-    urgency: float = strawberry.field(
+    record: strawberry.Private[TodoRecord]
+
+    @strawberry.field(
         description="Taskwarrior's urgency from due date, priority, age, tags, project and "
         "notes; 0 once completed."
     )
+    def urgency(self) -> float:
+        # Computed only when asked for: most lists do not show it.
+        return urgency_of(self.record)
 
     @classmethod
     def from_record(cls, record: TodoRecord) -> Todo:
@@ -75,7 +80,7 @@ class Todo:
             project=record.project,
             notes=record.notes,
             uid=record.uid,
-            urgency=urgency(record),
+            record=record,
         )
 
 

@@ -90,7 +90,8 @@ async def run_client(
             tally.count("not_found")
         else:
             body = await call(
-                f"query ($s: String) {{ todos(search: $s) {{ {FIELDS} }} }}", {"s": prefix}
+                f"query ($s: String) {{ todos(search: $s, limit: 1000) {{ {FIELDS} }} }}",
+                {"s": prefix},
             )
             seen = {
                 int(t["id"]): (owner, t["title"], t["completed"]) for t in body["data"]["todos"]

@@ -26,7 +26,7 @@ from chatbot_cli.db.todo_record import (
     check_text,
     record,
 )
-from chatbot_cli.db.urgency import most_urgent, urgency, urgency_sql
+from chatbot_cli.db.urgency import most_urgent, urgency, urgency_params, urgency_sql
 from chatbot_cli.errors import InvalidRequest
 
 __all__ = ["Sort", "TodoFilter", "TodoPage", "get_todo", "list_todos", "page_todos", "urgency"]
@@ -101,13 +101,13 @@ def _filtered(owner: str, where: TodoFilter, now: datetime, sqlite: bool) -> Sel
     return stmt
 
 
-def _ordered(stmt: Select[Any], sort: Sort, now: datetime, sqlite: bool) -> Select[Any]:
+def _ordered(stmt: Select[Any], sort: Sort, sqlite: bool) -> Select[Any]:
     if sort is Sort.DUE:
         return stmt.order_by(todos.c.due.asc().nulls_last(), todos.c.id.asc())
     if sort is Sort.PRIORITY:
         return stmt.order_by(todos.c.priority.desc(), todos.c.id.desc())
     if sort is Sort.URGENCY:
-        return stmt.order_by(urgency_sql(now, sqlite).desc(), todos.c.id.desc())
+        return stmt.order_by(urgency_sql(sqlite).desc(), todos.c.id.desc())
     # Ids only grow, so they order by creation even when timestamps tie.
     return stmt.order_by(todos.c.id.desc())
 
@@ -161,10 +161,10 @@ async def list_todos(
         if sort is Sort.URGENCY and limit is not None:
             few = _few_enough(conn, owner, where)
             return most_urgent(conn, base, now, offset, limit, db.is_sqlite, few)
-        stmt = _ordered(base, sort, now, db.is_sqlite).offset(offset)
+        stmt = _ordered(base, sort, db.is_sqlite).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return list(conn.execute(stmt).all())
+        return list(conn.execute(stmt, urgency_params(now)).all())
 
     return [record(r) for r in await db.read(read)]
 
@@ -274,7 +274,7 @@ async def page_todos(
             few = _few_enough(conn, owner, where)
             rows = most_urgent(conn, stmt, now, skip, first + 1, db.is_sqlite, few)
         else:
-            page = _ordered(stmt, sort, now, db.is_sqlite).offset(skip).limit(first + 1)
+            page = _ordered(stmt, sort, db.is_sqlite).offset(skip).limit(first + 1)
             rows = list(conn.execute(page).all())
         return rows, int(conn.execute(counted).scalar_one()) if count else -1
 

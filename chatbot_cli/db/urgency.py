@@ -13,6 +13,7 @@ priority is high enough for the rest to reach T. Both are index ranges, (owner, 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -20,11 +21,11 @@ from sqlalchemy import (
     Connection,
     Float,
     Select,
+    bindparam,
     case,
     cast,
     false,
     func,
-    literal,
     or_,
 )
 
@@ -54,20 +55,42 @@ def _count_factor(count: int) -> float:
     return 0.0 if count == 0 else 0.8 if count == 1 else 0.9 if count == 2 else 1.0
 
 
-def urgency(todo: TodoRecord, now: datetime | None = None) -> float:
-    """Taskwarrior's urgency of a pending todo; a completed todo has none (0)."""
-    if todo.completed:
+def score(
+    now: datetime,
+    completed: bool,
+    priority: int,
+    due: datetime | None,
+    created_at: datetime,
+    tag_count: int,
+    has_project: bool,
+    has_notes: bool,
+) -> float:
+    """Taskwarrior's urgency of a pending todo from its parts; a completed todo has none (0)."""
+    if completed:
         return 0.0
-    now = now or utcnow()
-    score = URGENCY_PRIORITY[todo.priority]
-    if todo.due is not None:
-        score += URGENCY_DUE * _due_factor((now - todo.due).total_seconds() / 86400.0)
-    age_days = (now - todo.created_at).total_seconds() / 86400.0
-    score += URGENCY_AGE * min(max(age_days, 0.0) / URGENCY_AGE_MAX_DAYS, 1.0)
-    score += URGENCY_TAGS * _count_factor(len(todo.tags))
-    score += URGENCY_PROJECT * (todo.project is not None)
-    score += URGENCY_NOTES * _count_factor(1 if todo.notes else 0)
-    return round(score, 6)
+    total = URGENCY_PRIORITY[priority]
+    if due is not None:
+        total += URGENCY_DUE * _due_factor((now - due).total_seconds() / 86400.0)
+    age_days = (now - created_at).total_seconds() / 86400.0
+    total += URGENCY_AGE * min(max(age_days, 0.0) / URGENCY_AGE_MAX_DAYS, 1.0)
+    total += URGENCY_TAGS * _count_factor(tag_count)
+    total += URGENCY_PROJECT * has_project
+    total += URGENCY_NOTES * _count_factor(1 if has_notes else 0)
+    return round(total, 6)
+
+
+def urgency(todo: TodoRecord, now: datetime | None = None) -> float:
+    """Taskwarrior's urgency of a todo; a completed todo has none (0)."""
+    return score(
+        now or utcnow(),
+        todo.completed,
+        todo.priority,
+        todo.due,
+        todo.created_at,
+        len(todo.tags),
+        todo.project is not None,
+        bool(todo.notes),
+    )
 
 
 # The Julian day number of the Unix epoch: SQLite's julianday() of a stored timestamp, minus it,
@@ -75,27 +98,35 @@ def urgency(todo: TodoRecord, now: datetime | None = None) -> float:
 _JULIAN_EPOCH = 2440587.5
 
 
-def _days_since(now: datetime, column: Any, sqlite: bool) -> ColumnElement[Any]:
+def _days_since(column: Any, sqlite: bool) -> ColumnElement[Any]:
     if sqlite:
         # `now` as a number: SQLite would parse a bound timestamp again on every row.
-        return literal(now.timestamp() / 86400.0 + _JULIAN_EPOCH) - func.julianday(column)
-    return cast(func.extract("epoch", literal(now, UTCDateTime) - column), Float) / 86400.0
+        return bindparam("urgency_now_jd", type_=Float) - func.julianday(column)
+    now = bindparam("urgency_now", type_=UTCDateTime)
+    return cast(func.extract("epoch", now - column), Float) / 86400.0
 
 
-def urgency_sql(now: datetime, sqlite: bool) -> ColumnElement[float]:
-    """`urgency()` as one SQL expression, for ordering in the database. Each timestamp is read
-    once a row: the due factor's three pieces are one clamp."""
+def urgency_params(now: datetime) -> dict[str, Any]:
+    """The values `urgency_sql`'s parameters take at `now`: pass them when executing."""
+    return {"urgency_now_jd": now.timestamp() / 86400.0 + _JULIAN_EPOCH, "urgency_now": now}
+
+
+@cache
+def urgency_sql(sqlite: bool) -> ColumnElement[float]:
+    """`urgency()` as one SQL expression, for ordering in the database (built once; its `now`
+    comes from `urgency_params`). Each timestamp is read once a row: the due factor's three
+    pieces are one clamp."""
     least, greatest = (func.min, func.max) if sqlite else (func.least, func.greatest)
-    overdue = _days_since(now, todos.c.due, sqlite)
+    overdue = _days_since(todos.c.due, sqlite)
     ramp = greatest(0.2, least(1.0, (overdue + 14.0) * 0.8 / 21.0 + 0.2))
     due = case((todos.c.due.is_(None), 0.0), else_=ramp)
-    age_days = _days_since(now, todos.c.created_at, sqlite)
+    age_days = _days_since(todos.c.created_at, sqlite)
     spaces = func.length(todos.c.tags) - func.length(func.replace(todos.c.tags, " ", ""))
     tags = case((todos.c.tags == "", 0.0), (spaces == 0, 0.8), (spaces == 1, 0.9), else_=1.0)
     priority = case(
         *((todos.c.priority == i, c) for i, c in enumerate(URGENCY_PRIORITY)), else_=0.0
     )
-    score = (
+    total = (
         priority
         + URGENCY_DUE * due
         + URGENCY_AGE * least(greatest(age_days / URGENCY_AGE_MAX_DAYS, 0.0), 1.0)
@@ -103,7 +134,7 @@ def urgency_sql(now: datetime, sqlite: bool) -> ColumnElement[float]:
         + URGENCY_PROJECT * case((todos.c.project.is_(None), 0.0), else_=1.0)
         + URGENCY_NOTES * case((todos.c.notes.is_(None), 0.0), else_=0.8)
     )
-    return case((todos.c.completed == false(), score), else_=0.0)
+    return case((todos.c.completed == false(), total), else_=0.0)
 
 
 # The most the static part can add besides priority: tags, project and notes at their maximum.
@@ -112,21 +143,40 @@ STATIC_OTHER_MAX = URGENCY_TAGS + URGENCY_PROJECT + URGENCY_NOTES * 0.8
 EPSILON = 1e-3
 
 
-def _seeds(conn: Connection, stmt: Select[Any], need: int) -> list[TodoRecord]:
-    """Todos likely to be among the `need` most urgent: at each priority level, the `need` due
-    soonest, and the `need` first in priority order. Any todos give a valid threshold; these give
-    a high one, which rules out the most."""
+# What scoring a seed needs, and no more: seeds are read by the hundred on every URGENCY page.
+_SEED_COLUMNS = (
+    todos.c.id,
+    todos.c.completed,
+    todos.c.priority,
+    todos.c.due,
+    todos.c.created_at,
+    todos.c.tags,
+    todos.c.project.is_not(None).label("has_project"),
+    todos.c.notes.is_not(None).label("has_notes"),
+)
+
+
+def _seeds(conn: Connection, stmt: Select[Any], now: datetime, need: int) -> dict[int, float]:
+    """Scores of todos likely to be among the `need` most urgent: at each priority level, the
+    `need` due soonest, and the `need` first in priority order. Any todos give a valid
+    threshold; these give a high one, which rules out the most."""
+    light = stmt.with_only_columns(*_SEED_COLUMNS)
     queries = [
-        stmt.where(todos.c.priority == level, todos.c.due.is_not(None))
+        light.where(todos.c.priority == level, todos.c.due.is_not(None))
         .order_by(todos.c.due.asc())
         .limit(need)
         for level in range(len(URGENCY_PRIORITY))
     ]
-    queries.append(stmt.order_by(todos.c.priority.desc(), todos.c.id.desc()).limit(need))
-    found: dict[int, TodoRecord] = {}
+    queries.append(light.order_by(todos.c.priority.desc(), todos.c.id.desc()).limit(need))
+    found: dict[int, float] = {}
     for query in queries:
-        found.update((r.id, record(r)) for r in conn.execute(query).all())
-    return list(found.values())
+        for r in conn.execute(query).all():
+            tag_count = r.tags.count(" ") + 1 if r.tags else 0
+            found[r.id] = score(
+                now, bool(r.completed), r.priority, r.due, r.created_at, tag_count,
+                bool(r.has_project), bool(r.has_notes),
+            )  # fmt: skip
+    return found
 
 
 def _due_from(days_needed: float, now: datetime) -> datetime:
@@ -153,10 +203,10 @@ def most_urgent(
     if len(some) <= need:
         some.sort(key=lambda r: (-urgency(record(r), now), -r.id))
         return some[skip:need]
-    known = [record(r) for r in some]
+    known = {r.id: urgency(record(r), now) for r in some}
     narrowed = stmt if few_enough else narrow(conn, stmt, now, need, known)
-    ordered = narrowed.order_by(urgency_sql(now, sqlite).desc(), todos.c.id.desc())
-    return list(conn.execute(ordered.offset(skip).limit(count)).all())
+    ordered = narrowed.order_by(urgency_sql(sqlite).desc(), todos.c.id.desc())
+    return list(conn.execute(ordered.offset(skip).limit(count), urgency_params(now)).all())
 
 
 def narrow(
@@ -164,16 +214,15 @@ def narrow(
     stmt: Select[Any],
     now: datetime,
     need: int,
-    known: list[TodoRecord] | None = None,
+    known: dict[int, float] | None = None,
 ) -> Select[Any]:
     """`stmt` restricted to the todos that can be among its `need` most urgent (see the module
-    docstring); `stmt` itself when nothing can be ruled out. `known`: todos of `stmt` already
-    read, used as seeds too."""
-    seeds = {t.id: t for t in known or ()}
-    seeds.update((t.id, t) for t in _seeds(conn, stmt, need))
+    docstring); `stmt` itself when nothing can be ruled out. `known`: scores of todos of `stmt`
+    already read (by id), used as seeds too."""
+    seeds = {**(known or {}), **_seeds(conn, stmt, now, need)}
     if len(seeds) < need:
         return stmt
-    scores = sorted((urgency(t, now) for t in seeds.values()), reverse=True)
+    scores = sorted(seeds.values(), reverse=True)
     threshold = scores[need - 1] - EPSILON
     if threshold <= 0:
         return stmt

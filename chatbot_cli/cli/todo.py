@@ -393,26 +393,24 @@ def import_(
 
     if fmt is not None and fmt not in FORMATS:
         fail(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.", 2)
-    with handle_errors():
-        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
         items = parse(text, fmt)
+    except OSError as exc:  # missing, a directory, not readable: the command line is wrong
+        fail(f"{file}: {exc.strerror or exc}.", 2)
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text. Nothing was imported.", 2)
     except ImportFileError as exc:
         fail(f"{file}: {exc.message}", 2)
-    try:
-        with make_client() as client:
+    with handle_errors(), make_client() as client:
+        try:
             result = client.graphql(M_IMPORT, {"items": [item for _, item in items]})
-    except GraphQLError as exc:
-        if exc.item is not None and 0 <= exc.item < len(items):
+        except GraphQLError as exc:
+            if exc.item is None or not 0 <= exc.item < len(items):
+                raise
+            # The server counts items; the user knows lines.
             message = exc.message.split(": ", 1)[-1]
             fail(f"{file}: Line {items[exc.item][0]}: {message} Nothing was imported.", 2)
-        fail(exc.message, exc.exit_code)
-    except Exception as exc:  # transport errors: the same one line as every command
-        from chatbot_cli.errors import ChatbotError
-
-        if isinstance(exc, ChatbotError):
-            fail(exc.message, exc.exit_code)
-        raise
     created, skipped = result["importTodos"]["created"], result["importTodos"]["skipped"]
     if as_json:
         print_json({"created": created, "skipped": skipped})

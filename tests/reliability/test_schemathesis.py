@@ -27,6 +27,7 @@ GRAPHQL_CLIENT_CODES = {
     "NOT_FOUND",
     "GRAPHQL_VALIDATION_FAILED",
     "GRAPHQL_PARSE_FAILED",
+    "QUERY_TOO_LARGE",
 }
 FUZZ = settings(
     max_examples=30,

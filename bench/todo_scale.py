@@ -151,7 +151,7 @@ def _measure(ctx: Context, kind: str, url: str) -> list[Row]:
     ).start(timeout=180)
     runs = 5 if ctx.quick else 15
     try:
-        from chatbot_cli.cli.todo import Q_PAGE
+        from chatbot_cli.cli.todo_queries import Q_PAGE
 
         floor, _ = _latency(server.url, server.headers, FLOOR, {}, runs)
         rows = []

@@ -20,6 +20,17 @@ from chatbot_cli.cli.common import (
     make_client,
     print_json,
 )
+from chatbot_cli.cli.todo_queries import (
+    FIELDS,
+    M_ADD,
+    M_CLEAR,
+    M_DELETE,
+    M_IMPORT,
+    M_UNDO,
+    M_UPDATE,
+    Q_ONE,
+    Q_PAGE,
+)
 from chatbot_cli.cli.todo_view import emit_one, print_card, print_todos
 
 app = typer.Typer(
@@ -32,41 +43,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
-FIELDS = "id title completed createdAt updatedAt due priority tags project notes uid urgency"
 JSON_HELP = "Print JSON instead of text."
 SORTS = ("urgency", "due", "priority", "created")
 FIELD_NAMES = ("due", "priority", "tags", "project", "notes")
 # A list shows one page; `--all-pages` reads every page (PAGE todos a request).
 LIST_DEFAULT = 100
 PAGE = 1000
-
-FILTER_VARS = (
-    "$completed: Boolean, $search: String, $tag: String, $project: String, "
-    "$priority: Priority, $dueBefore: DateTime, $overdue: Boolean, $sort: TodoSort!"
-)
-FILTER_ARGS = (
-    "completed: $completed, search: $search, tag: $tag, project: $project, "
-    "priority: $priority, dueBefore: $dueBefore, overdue: $overdue, sort: $sort"
-)
-Q_PAGE = f"""query ({FILTER_VARS}, $first: Int, $after: String) {{
-  todosConnection({FILTER_ARGS}, first: $first, after: $after) {{
-    pageInfo {{ hasNextPage endCursor }} nodes {{ {FIELDS} }} }}
-}}"""
-Q_ONE = f"query ($id: Int!) {{ todo(id: $id) {{ {FIELDS} }} }}"
-M_ADD = f"""mutation ($title: String!, $due: DateTime, $priority: Priority, $tags: [String!],
-  $project: String, $notes: String) {{
-  createTodo(title: $title, due: $due, priority: $priority, tags: $tags, project: $project,
-    notes: $notes) {{ {FIELDS} }}
-}}"""
-M_UPDATE = f"""mutation ($id: Int!, $title: String, $completed: Boolean) {{
-  updateTodo(id: $id, title: $title, completed: $completed) {{ {FIELDS} }}
-}}"""
-M_DELETE = f"mutation ($id: Int!) {{ deleteTodo(id: $id) {{ {FIELDS} }} }}"
-M_CLEAR = "mutation { clearCompleted }"
-M_UNDO = f"mutation {{ undo {{ action removed restored {{ {FIELDS} }} }} }}"
-M_IMPORT = """mutation ($items: [TodoImportInput!]!) {
-  importTodos(items: $items) { created skipped }
-}"""
 
 
 def _call(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -36,7 +36,10 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now in UTC to the millisecond: the precision of a JavaScript Date, so a TypeScript program
+    on the same database (prisma/) reads exactly the timestamps written here."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -98,7 +101,11 @@ class Todo(Base):
         Boolean, nullable=False, default=False, server_default=false()
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # db/todos.py sets it on every update; onupdate says so to readers of the metadata
+    # (prisma/schema.prisma's @updatedAt is checked against it).
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
     owner: Mapped[str] = mapped_column(
         String(64), nullable=False, default=DEFAULT_OWNER, server_default=text(f"'{DEFAULT_OWNER}'")
     )

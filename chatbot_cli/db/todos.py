@@ -171,7 +171,7 @@ async def create_todo(
     extra = {k: v for k, v in _fields(fields or {}).items() if v not in (None, "", 0)}
     if not extra:
         new_id = await db.write(lambda conn: _insert_todo(conn, values, owner))
-        # Exactly what a read returns: timestamps keep microseconds on both databases.
+        # Exactly what a read returns: both databases keep utcnow()'s milliseconds as given.
         return TodoRecord(new_id, title, False, now, now, owner)
     values.update(extra)
 

@@ -15,6 +15,9 @@ from chatbot_cli.db.models import Base
 from tests.prisma.drift import differences, prisma_facts, sqlalchemy_facts
 from tests.prisma.nodeenv import SCHEMA, SQLITE_SED, NodePackages
 
+# A cold cache installs the Node packages (minutes) inside the first test's set-up.
+pytestmark = pytest.mark.timeout(1500)
+
 
 @pytest.fixture(scope="module")
 def dmmf(node_packages: NodePackages) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import False_, TextClause, True_
+from sqlalchemy.sql.expression import False_, TextClause, True_
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # SQLAlchemy's ondelete/onupdate words and Prisma's referential actions. Alembic's "no clause"
@@ -70,7 +70,7 @@ def _cols(names: Any) -> str:
 def _sa_type(type_: TypeEngine[Any]) -> str:
     """The Prisma scalar type and PostgreSQL native type Alembic creates for this column type."""
     if isinstance(type_, TypeDecorator):
-        type_ = type_.impl_instance
+        type_ = type_.impl
     if isinstance(type_, SmallInteger):
         return "Int @db.SmallInt"
     if isinstance(type_, BigInteger):

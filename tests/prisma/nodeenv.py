@@ -31,12 +31,13 @@ PACKAGE_DIR = Path(__file__).with_name("node")
 PINNED = ("package.json", "package-lock.json")
 
 # The SQLite copy of the schema, exactly as prisma/README.md tells SQLite users to make it:
-# SQLite has no native types and no names for primary keys.
+# SQLite has no native types and no names for primary and foreign keys.
 SQLITE_SED = (
     r"""sed -E -e 's/provider = "postgresql"/provider = "sqlite"/' """
     r"""-e 's/ @db\.[A-Za-z]+(\([0-9, ]*\))?//g' """
     r"""-e 's/@id\(map: "[^"]*"\)/@id/' """
-    r"""-e 's/(@@id\(\[[^]]*\]), map: "[^"]*"\)/\1)/'"""
+    r"""-e 's/(@@id\(\[[^]]*\]), map: "[^"]*"\)/\1)/' """
+    r"""-e 's/(@relation\([^)]*), map: "[^"]*"/\1/'"""
 )
 
 PRISMA_CONFIG = """\

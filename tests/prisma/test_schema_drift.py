@@ -46,6 +46,17 @@ def test_models_are_every_table_at_the_alembic_head(tmp_path: Path) -> None:
     assert tables - {"alembic_version", "sqlite_sequence"} == set(Base.metadata.tables)
 
 
+def test_foreign_key_names() -> None:
+    """The DMMF leaves out a relation's constraint name (`map:`), so it is read from the text."""
+    in_models = sorted(
+        str(fk.name)
+        for table in Base.metadata.tables.values()
+        for fk in table.foreign_key_constraints
+    )
+    in_schema = sorted(re.findall(r'@relation\([^)]*map: "([^"]*)"', SCHEMA.read_text()))
+    assert in_models == in_schema
+
+
 def test_header_names_the_alembic_head() -> None:
     from chatbot_cli.db.session import HEAD_REVISION
 

@@ -9,4 +9,10 @@ const wasm = require("@prisma/prisma-schema-wasm");
 
 const path = process.argv[2];
 const params = JSON.stringify({ prismaSchema: [[path, readFileSync(path, "utf8")]] });
-process.stdout.write(JSON.stringify(JSON.parse(wasm.get_dmmf(params)).datamodel));
+try {
+  process.stdout.write(JSON.stringify(JSON.parse(wasm.get_dmmf(params)).datamodel));
+} catch (error) {
+  // The parser's own validation message (JSON with the schema excerpt), without a stack trace.
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}

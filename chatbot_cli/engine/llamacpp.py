@@ -24,7 +24,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
-from chatbot_cli.engine.registry import find_model
+from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import (
     ChatbotError,

@@ -29,7 +29,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
-from chatbot_cli.engine.registry import EMBEDDED_ID
+from chatbot_cli.engine.models import EMBEDDED_ID
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import (
     ChatbotError,

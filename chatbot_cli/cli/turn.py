@@ -2,8 +2,8 @@
 request itself with the answer shown as it streams, and what follows (usage line, error hints,
 the log for --continue).
 
-Like the rest of `cli/`, only light modules load at import: the client, rich and the conversation
-log load inside the functions that use them.
+Like the rest of `cli/`, only light modules load at import: rich and the conversation log load
+inside the functions that use them, and the client is handed in.
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ def usage_line(usage: dict[str, Any] | None) -> str:
 
 
 def explain(client: Client, exc: ChatbotError) -> ChatbotError:
-    """Add what the user needs to fix the error: for an unknown model, the ids there are."""
+    """The error with what the user needs to fix it (for an unknown model, the ids there are),
+    as a new error: errors are never changed once raised."""
     from chatbot_cli.errors import ChatbotError, NotFound
 
     if isinstance(exc, NotFound) and (exc.code == "model_not_found" or exc.param == "model"):
@@ -140,7 +141,8 @@ def explain(client: Client, exc: ChatbotError) -> ChatbotError:
             ids = [str(m.get("id")) for m in client.models()]
         except ChatbotError:
             return exc
-        exc.message = f"{exc.message.rstrip('.')}. Available models: {', '.join(ids) or 'none'}."
+        message = f"{exc.message.rstrip('.')}. Available models: {', '.join(ids) or 'none'}."
+        return type(exc)(message, param=exc.param, code=exc.code)
     return exc
 
 

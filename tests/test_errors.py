@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import ast
 import copy
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +167,43 @@ def test_graphql_errors() -> None:
         assert (refused.code, refused.item) == (code, 2)
     odd = from_graphql_errors([{"message": "m", "extensions": {"code": 7, "item": "2"}}], "x")
     assert type(odd) is GraphQLError and (odd.code, odd.item) == (None, None)
+
+
+def _sets_attributes_after_super_init(init: ast.FunctionDef) -> list[int]:
+    """Lines of `self.x = ...` that come after the `super().__init__(...)` call."""
+    called = False
+    late: list[int] = []
+    for stmt in init.body:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "__init__"
+            ):
+                called = True
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if called and not isinstance(stmt, ast.Expr):
+            for target in targets:
+                if isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self":
+                    late.append(stmt.lineno)
+    return late
+
+
+def test_errors_outside_the_tree_set_their_attributes_before_they_freeze() -> None:
+    """A ChatbotError subclass elsewhere (an import's refused line, ...) must set its own
+    attributes before `super().__init__`, which freezes it; after, the constructor raises."""
+    names = {cls.__name__ for cls in every_error_class()}
+    package = Path(errors.__file__).parent
+    late: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            if not any(
+                getattr(base, "id", getattr(base, "attr", "")) in names for base in node.bases
+            ):
+                continue
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    late += [f"{path.name}:{n}" for n in _sets_attributes_after_super_init(item)]
+    assert not late, late

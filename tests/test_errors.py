@@ -61,11 +61,14 @@ def test_from_garbage_body() -> None:
 
 
 def every_error_class() -> list[type[ChatbotError]]:
+    """The classes of the tree in errors.py (subclasses elsewhere are checked by their source,
+    below: which of them are imported depends on what the session has imported)."""
     found: list[type[ChatbotError]] = []
     todo = [ChatbotError]
     while todo:
         cls = todo.pop()
-        found.append(cls)
+        if cls.__module__ == errors.__name__:
+            found.append(cls)
         todo.extend(cls.__subclasses__())
     return found
 
@@ -84,7 +87,6 @@ def test_every_class_is_drawn_in_the_docstring() -> None:
     classes = every_error_class()
     assert len(classes) >= 18
     for cls in classes:
-        assert cls.__module__ == "chatbot_cli.errors", f"{cls.__name__} lives outside the tree"
         assert f" {cls.__name__} " in (errors.__doc__ or ""), cls.__name__
 
 

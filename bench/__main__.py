@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def make_context(args: argparse.Namespace, work: Path) -> Context:
     from chatbot_cli.config import load_settings
-    from chatbot_cli.engine.registry import embedded_model_path, model_infos
+    from chatbot_cli.engine.models import embedded_model_path, model_infos
 
     if args.model:
         model = args.model.resolve()

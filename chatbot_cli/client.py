@@ -1,8 +1,9 @@
 """The one HTTP client of the CLI: REST, SSE streaming (httpx-sse) and GraphQL.
 
-Maps transport failures and error envelopes to the error tree in `errors.py`, so CLI commands only
-ever catch `ChatbotError`. Plain-http requests that are read whole go through `_plainhttp` (the
-standard library), so `chatbot todo ...` never imports httpx; HTTPS, proxies and streams use httpx.
+Maps transport failures, error envelopes and GraphQL errors to the error tree in `errors.py`
+(whose parsers the upstream engine shares), so CLI commands only ever catch `ChatbotError`.
+Plain-http requests that are read whole go through `_plainhttp` (the standard library), so
+`chatbot todo ...` never imports httpx; HTTPS, proxies and streams use httpx.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from chatbot_cli.errors import (
     AuthenticationFailed,
     ChatbotError,
     InvalidRequest,
-    Overloaded,
     Unreachable,
     from_envelope,
+    from_graphql_errors,
 )
 
 if TYPE_CHECKING:
@@ -40,22 +41,6 @@ class Response(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...  # read with lower-case names
     def json(self) -> Any: ...
-
-
-class GraphQLError(ChatbotError):
-    """A GraphQL error; `code` comes from `extensions.code`."""
-
-    status = 400
-    type = "invalid_request_error"
-
-    def __init__(self, message: str, *, code: str | None = None, item: int | None = None) -> None:
-        """`item`: the index of the refused item of an import (extensions.item)."""
-        super().__init__(message, code=code)
-        self.item = item
-        if code == "NOT_FOUND":
-            self.exit_code = 5
-        elif code in ("BAD_USER_INPUT", "QUERY_TOO_LARGE"):
-            self.exit_code = 2  # bad input, as the exit-code table says
 
 
 class Client:
@@ -122,19 +107,15 @@ class Client:
             body = None
         if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
             # /graphql answers transport-level 4xx with GraphQL errors, not the OpenAI envelope.
-            first = body["errors"][0] if isinstance(body["errors"][0], dict) else {}
-            code = (first.get("extensions") or {}).get("code")
-            raise GraphQLError(
-                str(first.get("message") or f"HTTP {response.status_code}"), code=code
-            )
-        exc = from_envelope(response.status_code, body)
+            raise from_graphql_errors(body["errors"], f"HTTP {response.status_code}")
+        exc = from_envelope(response.status_code, body, retry_after=_retry_after(response))
         if isinstance(exc, AuthenticationFailed):
-            exc.message = (
+            raise AuthenticationFailed(
                 f"{exc.message} The server rejected the API key: check CHATBOT_API_KEY or "
-                "`api_key` in the file shown by `chatbot config path`."
+                "`api_key` in the file shown by `chatbot config path`.",
+                param=exc.param,
+                code=exc.code,
             )
-        if isinstance(exc, Overloaded):
-            exc.retry_after = _retry_after(response)
         raise exc
 
     def _backoff(self, attempt: int, response: Response | None) -> None:
@@ -232,20 +213,13 @@ class Client:
             raise InvalidRequest("The server sent a response that is not JSON.") from None
         errors = body.get("errors")
         if errors:
-            first = errors[0]
-            extensions = first.get("extensions") or {}
-            item = extensions.get("item")
-            raise GraphQLError(
-                str(first.get("message", "GraphQL error")),
-                code=extensions.get("code"),
-                item=item if isinstance(item, int) else None,
-            )
+            raise from_graphql_errors(errors, "GraphQL error")
         return body.get("data") or {}
 
 
 def _plain_http_ok(url: str) -> bool:
-    """A plain-http server reached without a proxy: no TLS context (loading the CA bundle costs
-    ~40 ms, a fifth of a `chatbot todo` command) and no need for httpx to send a whole request.
+    """A plain-http server reached without a proxy: no TLS context (loading the CA bundle is a
+    large share of a `chatbot todo` command) and no need for httpx to send a whole request.
     With a proxy variable set, httpx decides (it also honours NO_PROXY)."""
     proxied = any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
     return url.startswith("http://") and not proxied

@@ -14,17 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot_cli.errors import ChatbotError
+from chatbot_cli.errors import ConversationLogError
 
 LOG_NAME = "last_conversation.json"
 LOG_VERSION = 1
 _ROLES = frozenset({"system", "user", "assistant"})
-
-
-class ConversationLogError(ChatbotError):
-    """The conversation log is missing or cannot be used."""
-
-    exit_code = 2
 
 
 @dataclass

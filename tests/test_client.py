@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chatbot_cli.client import Client, GraphQLError, _plain_http_ok
-from chatbot_cli.errors import AuthenticationFailed, Unreachable
+from chatbot_cli.client import Client, _plain_http_ok
+from chatbot_cli.errors import AuthenticationFailed, GraphQLError, Unreachable
 from tests.live import free_port
 
 PROXY_VARS = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")

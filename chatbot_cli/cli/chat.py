@@ -1,60 +1,29 @@
 """`chatbot chat`: one question from the command line or a pipe, or an interactive session.
 
-Only typer and our light modules are imported at module level: httpx, rich and prompt_toolkit load
-inside the command, so `chatbot chat --help` stays fast and never pulls in the server side.
+The command only gathers the prompt and options; the turn itself is `turn.py`'s, shared with the
+interactive session. Only typer and our light modules are imported at module level: httpx, rich
+and prompt_toolkit load inside the command, so `chatbot chat --help` stays fast and never pulls in
+the server side.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from chatbot_cli.cli.render import Renderer
-    from chatbot_cli.client import Client
-    from chatbot_cli.conversation import Conversation
-    from chatbot_cli.errors import ChatbotError
+from chatbot_cli.cli.turn import (
+    DEFAULT_MODEL,
+    TurnOptions,
+    explain,
+    run_turn,
+    save_log,
+    show_answer,
+    usage_line,
+)
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
-DEFAULT_MODEL = "default"
-
-
-@dataclass
-class TurnOptions:
-    """Everything about a request except the messages; the session may change `model`."""
-
-    model: str = DEFAULT_MODEL
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-    stream: bool = True
-    usage: bool = False
-
-    def body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": messages}
-        for name in ("temperature", "top_p", "max_tokens", "seed"):
-            value = getattr(self, name)
-            if value is not None:
-                body[name] = value
-        if self.stop:
-            body["stop"] = list(self.stop)
-        if self.stream and self.usage:
-            body["stream_options"] = {"include_usage": True}
-        return body
-
-
-@dataclass
-class Answer:
-    text: str = ""
-    usage: dict[str, Any] | None = None
-    finish_reason: str | None = None
-    interrupted: bool = False
-    response: dict[str, Any] | None = None  # the whole non-stream response, for --json
 
 
 def compose_prompt(prompt: str | None, stdin_text: str | None) -> str:
@@ -77,104 +46,6 @@ def read_stdin() -> str | None:
         return None
     data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
     return data.decode("utf-8", errors="replace")
-
-
-def make_renderer(tty: bool) -> Renderer:
-    from chatbot_cli.cli.render import MarkdownRenderer, PlainRenderer, make_console
-
-    if tty:
-        return MarkdownRenderer(make_console(sys.stdout))
-    return PlainRenderer(sys.stdout)
-
-
-def run_turn(
-    client: Client, opts: TurnOptions, messages: list[dict[str, str]], tty: bool
-) -> Answer:
-    """Send one request and show the answer. Ctrl-C ends it early: `interrupted` is set and the
-    connection is closed at once, so the server stops generating. Other errors propagate."""
-    answer = Answer()
-    body = opts.body(messages)
-    if not opts.stream:
-        try:
-            response = client.chat(body)
-        except KeyboardInterrupt:
-            answer.interrupted = True
-            return answer
-        answer.response = response
-        choice = (response.get("choices") or [{}])[0]
-        answer.text = str((choice.get("message") or {}).get("content") or "")
-        answer.finish_reason = choice.get("finish_reason")
-        answer.usage = response.get("usage")
-        return answer
-
-    renderer = make_renderer(tty)
-    try:
-        with renderer:
-            chunks = client.stream_chat(body)
-            try:
-                for chunk in chunks:
-                    if chunk.get("usage"):
-                        answer.usage = chunk["usage"]
-                    for choice in chunk.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
-                        if content:
-                            renderer.feed(content)
-                        if choice.get("finish_reason"):
-                            answer.finish_reason = choice["finish_reason"]
-            finally:
-                # Closing the generator closes the response: the server sees the disconnect.
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-                answer.text = renderer.text
-    except KeyboardInterrupt:
-        answer.interrupted = True
-        answer.text = renderer.text
-    return answer
-
-
-def show_answer(answer: Answer, tty: bool) -> None:
-    """Print a finished non-stream answer the way a stream would have ended up."""
-    if tty:
-        from chatbot_cli.cli.render import make_console, print_markdown
-
-        print_markdown(make_console(sys.stdout), answer.text)
-    else:
-        from chatbot_cli.cli.render import PlainRenderer
-
-        with PlainRenderer(sys.stdout) as out:
-            out.feed(answer.text)
-
-
-def usage_line(usage: dict[str, Any] | None) -> str:
-    if not usage:
-        return "usage: not reported by the server"
-    return "usage: " + " ".join(
-        f"{k}={usage.get(k)}" for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-    )
-
-
-def explain(client: Client, exc: ChatbotError) -> ChatbotError:
-    """Add what the user needs to fix the error: for an unknown model, the ids there are."""
-    from chatbot_cli.errors import ChatbotError, NotFound
-
-    if isinstance(exc, NotFound) and (exc.code == "model_not_found" or exc.param == "model"):
-        try:
-            ids = [str(m.get("id")) for m in client.models()]
-        except ChatbotError:
-            return exc
-        exc.message = f"{exc.message.rstrip('.')}. Available models: {', '.join(ids) or 'none'}."
-    return exc
-
-
-def save_log(data_dir: Any, conversation: Conversation) -> None:
-    from chatbot_cli.conversation import save_last
-
-    try:
-        save_last(data_dir, conversation)
-    except OSError as exc:
-        # Losing the log must not fail a chat that worked.
-        sys.stderr.write(f"Warning: could not keep the conversation for --continue: {exc}\n")
 
 
 def chat(

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatbot_cli.cli.chat import explain, run_turn, save_log, show_answer, usage_line
+from chatbot_cli.cli.turn import explain, run_turn, save_log, show_answer, usage_line
 
 if TYPE_CHECKING:
-    from chatbot_cli.cli.chat import TurnOptions
+    from chatbot_cli.cli.turn import TurnOptions
     from chatbot_cli.client import Client
     from chatbot_cli.conversation import Conversation
 

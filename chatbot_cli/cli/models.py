@@ -46,7 +46,7 @@ def list_models(
             "`chatbot --url <server> ...` against a running server instead.",
             2,
         )
-    from chatbot_cli.engine.registry import model_infos
+    from chatbot_cli.engine.models import model_infos
 
     with handle_errors():
         infos = model_infos(s)

@@ -83,8 +83,7 @@ def _each(
     ids: list[int], query: str, extra: dict[str, Any], field: str, as_json: bool, verb: str
 ) -> None:
     """Apply one mutation per id; keep going past a bad id, report it, exit non-zero at the end."""
-    from chatbot_cli.client import GraphQLError
-    from chatbot_cli.errors import ChatbotError
+    from chatbot_cli.errors import ChatbotError, GraphQLError
 
     done: list[dict[str, Any]] = []
     exit_code = 0
@@ -371,7 +370,7 @@ def import_(
     """Import todos: all or nothing; a bad line is reported by its number and nothing is
     imported. Todos already there are skipped, so importing twice creates nothing twice."""
     from chatbot_cli.cli.todo_formats import FORMATS, ImportFileError, parse
-    from chatbot_cli.client import GraphQLError
+    from chatbot_cli.errors import GraphQLError
 
     if fmt is not None and fmt not in FORMATS:
         fail(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.", 2)

@@ -32,8 +32,8 @@ class ImportFileError(InvalidRequest):
     """A line of an import file cannot be used; nothing is imported."""
 
     def __init__(self, line: int, message: str) -> None:
+        self.line = line  # before super().__init__: an error is frozen once built
         super().__init__(f"Line {line}: {message} Nothing was imported.")
-        self.line = line
 
 
 def _content_uid(*parts: object) -> str:

@@ -61,8 +61,8 @@ class InvalidImportItem(InvalidRequest):
     """One item of an import is refused; `item` is its index (0-based) in the request."""
 
     def __init__(self, item: int, message: str, param: str | None) -> None:
+        self.item = item  # before super().__init__: an error is frozen once built
         super().__init__(f"Item {item + 1}: {message}", param=param)
-        self.item = item
 
 
 # Built once, so SQLAlchemy only binds the values: building the statement per call cost more than

@@ -1,8 +1,9 @@
 """The optional ctransformers backend, for old GGUF v1/v2 and legacy GGML llama files.
 
 ctransformers (last release 2023) crashes the whole process on modern GGUF files, so the file
-header is checked before the library ever sees a path: only GGUF v1/v2 llama models and legacy
-GGML files get through. The library is not thread-safe, so there is exactly one slot.
+header is checked (`gguf.CTRANSFORMERS`) before the library ever sees a path: only GGUF v1/v2
+llama models and legacy GGML files get through. The library is not thread-safe, so there is
+exactly one slot.
 """
 
 from __future__ import annotations
@@ -11,20 +12,10 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
-from chatbot_cli.engine.registry import (
-    GGUF_MAGIC,
-    LEGACY_GGML_MAGICS,
-    find_model,
-    read_gguf_metadata,
-    read_header,
-    resolve_model_path,
-    slot_context,
-    trained_context,
-)
+from chatbot_cli.engine.models import find_model, local_model
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import ConfigError, ContextLengthExceeded, EngineFailure
 
@@ -32,41 +23,6 @@ if TYPE_CHECKING:
     from chatbot_cli.config import Settings
 
 INSTALL_HINT = "pip install 'chatbot-cli[ctransformers]'"
-
-
-def check_header(path: Path) -> tuple[str, dict[str, Any]]:
-    """The ctransformers model type for `path` and its GGUF metadata, or ConfigError.
-    Reads only the file header and metadata; never hands the file to the native library."""
-    try:
-        magic, version = read_header(path)
-    except OSError as exc:
-        raise ConfigError(f"Cannot read model file {path}: {exc.strerror or exc}") from exc
-    if magic in LEGACY_GGML_MAGICS:
-        return "llama", {}
-    if magic != GGUF_MAGIC:
-        raise ConfigError(f"{path} is not a GGUF or GGML model file")
-    if version not in (1, 2):
-        raise ConfigError(
-            f"{path} is GGUF version {version}; the ctransformers engine only runs GGUF v1/v2 "
-            "or legacy GGML llama models. Use the default llamacpp engine for this file."
-        )
-    try:
-        meta = read_gguf_metadata(path)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"{path} is not a valid GGUF model file: {exc}") from exc
-    arch = meta.get("general.architecture")
-    if arch != "llama":
-        raise ConfigError(
-            f"{path} is a '{arch}' model; the ctransformers engine only runs llama models"
-        )
-    return "gguf", meta
-
-
-def describe_model(settings: Settings) -> ModelInfo:
-    model_id, path = resolve_model_path(settings.model)
-    _, meta = check_header(path)
-    context = slot_context(settings, trained_context(meta), 1)
-    return ModelInfo(model_id, str(path), path.stat().st_size, context)
 
 
 def render_prompt(messages: list[dict[str, str]], template: str | None) -> str:
@@ -90,9 +46,9 @@ def render_prompt(messages: list[dict[str, str]], template: str | None) -> str:
 class CTransformersEngine:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._model = describe_model(settings)
-        self._model_type, meta = check_header(Path(self._model.path or ""))
-        template = meta.get("tokenizer.chat_template")
+        self._model, file = local_model(settings)
+        self._model_type = "llama" if file.legacy else "gguf"
+        template = file.meta.get("tokenizer.chat_template")
         self._template = template if isinstance(template, str) else None
         self._llm: Any = None
         self._gate = SlotGate(1, settings.queue_size)

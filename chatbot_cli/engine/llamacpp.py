@@ -24,7 +24,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
-from chatbot_cli.engine.registry import find_model
+from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import (
     ChatbotError,
@@ -117,19 +117,18 @@ class LlamaCppEngine:
         # conversation can exhaust it and make every other running request fail mid-stream.
         params.kv_unified = False
         params.n_ctx = (self._model.context_length or s.n_ctx) * s.parallel
-        # Single-stream decode uses every thread too: with one fewer (tried to leave the event
-        # loop a core) one client got ~71 tok/s instead of ~93 on 2 cores, and 8 clients
-        # (batched decode) gained nothing.
+        # Decode uses every thread, a single stream too: leaving the event loop a core made one
+        # stream slower and batched decode no faster.
         params.cpuparams.n_threads = s.threads
         params.cpuparams_batch.n_threads = s.threads
         params.verbosity = 3 if s.log_level.lower() == "debug" else 1
-        # llama.cpp's default host-side prompt cache is 8 GiB. Each slot already keeps its last
-        # prompt in the KV cache and a follow-up turn is routed back to it, so the extra copy
-        # only pays off with more live conversations than slots: off unless configured.
+        # llama.cpp's host-side prompt cache is large by default. Each slot already keeps its
+        # last prompt in the KV cache and a follow-up turn is routed back to it, so the extra
+        # copy only pays off with more live conversations than slots: off unless configured.
         params.cache_ram_mib = s.prompt_cache_mib
-        # 8-bit keys cut the KV cache by a quarter (~42 MB at n_ctx 8192 on SmolLM2) at no speed
-        # cost. (8-bit values too would save as much again, but change SmolLM2's greedy answers.)
-        # It needs heads a multiple of 32 wide: models with narrower heads fall back to f16 below.
+        # 8-bit keys shrink the KV cache at no speed cost (8-bit values would too, but change
+        # SmolLM2's greedy answers). They need heads a multiple of 32 wide: models with narrower
+        # heads fall back to f16 below.
         params.cache_type_k = xlc.ggml_type.GGML_TYPE_Q8_0
         params.flash_attn_type = xlc.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED
         # llama.cpp always opens its own HTTP listener. Keep it off the network: a unix socket in

@@ -29,7 +29,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
-from chatbot_cli.engine.registry import EMBEDDED_ID
+from chatbot_cli.engine.models import EMBEDDED_ID
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import (
     ChatbotError,
@@ -39,8 +39,10 @@ from chatbot_cli.errors import (
     ModelNotFound,
     Overloaded,
     PayloadTooLarge,
+    RequestRejected,
     UpstreamFailure,
     UpstreamTimeout,
+    parse_envelope,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chatbot.engine.upstream")
 
-_ERROR_FIELDS = ("message", "type", "code", "param")
 _CONTEXT_HINTS = ("context length", "context window", "maximum context", "exceed_context")
 
 
@@ -293,7 +294,8 @@ class UpstreamEngine:
         self, status: int, body: Any, response: httpx.Response | None = None
     ) -> ChatbotError:
         """Map an upstream error response to the error our client should see."""
-        message, type_, code, param = _parse_error(body)
+        fields = parse_envelope(body)
+        message, code, param = fields.message, fields.code, fields.param
         if not message and response is not None:
             message = response.text.strip()[:200]
         message = message or f"HTTP {status}"
@@ -312,7 +314,7 @@ class UpstreamEngine:
             return UpstreamTimeout(f"{where} timed out: {message}")
         if status >= 500:
             return UpstreamFailure(f"{where} failed (HTTP {status}): {message}")
-        if code == "context_length_exceeded" or _mentions_context(message, type_):
+        if code == "context_length_exceeded" or _mentions_context(message, fields.type):
             return ContextLengthExceeded(message, param=param or "messages")
         if status == 404:
             if body is None or (code != "model_not_found" and "model" not in message.lower()):
@@ -323,9 +325,9 @@ class UpstreamEngine:
             return ModelNotFound(message, param=param or "model")
         if status == 413:
             return PayloadTooLarge(message, param=param)
-        exc = InvalidRequest(message, param=param, code=code)
-        exc.status = status if 400 <= status < 500 else 400
-        return exc
+        if status == 400:
+            return InvalidRequest(message, param=param, code=code)
+        return RequestRejected(message, status=status, param=param, code=code)
 
     def stream_error(self, obj: dict[str, Any]) -> ChatbotError:
         """An error event inside an upstream stream (the HTTP status was already 200)."""
@@ -333,26 +335,13 @@ class UpstreamEngine:
         status = err.get("code") if isinstance(err, dict) else None
         if isinstance(status, int) and 400 <= status < 600:
             return self.http_error(status, obj)
-        message, type_, code, param = _parse_error(obj)
-        if code == "context_length_exceeded" or _mentions_context(message, type_):
+        fields = parse_envelope(obj)
+        message, code, param = fields.message, fields.code, fields.param
+        if code == "context_length_exceeded" or _mentions_context(message, fields.type):
             return ContextLengthExceeded(message, param=param or "messages")
-        if type_ == "invalid_request_error" and code != "engine_error":
+        if fields.type == "invalid_request_error" and code != "engine_error":
             return InvalidRequest(message, param=param, code=code)
         return UpstreamFailure(f"The upstream server at {self.url} failed mid-answer: {message}")
-
-
-def _parse_error(body: Any) -> tuple[str, str | None, str | None, str | None]:
-    """(message, type, code, param) of an OpenAI envelope, of Ollama's `{"error": "..."}` or of
-    FastAPI's `{"detail": "..."}`; non-string values (vLLM's numeric code) become None."""
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, str):
-        err = {"message": err}
-    elif not isinstance(err, dict):
-        err = {"message": body.get("detail") if isinstance(body, dict) else None}
-    message, type_, code, param = (
-        v if isinstance(v, str) else None for v in (err.get(k) for k in _ERROR_FIELDS)
-    )
-    return message or "", type_, code, param
 
 
 def _mentions_context(message: str, type_: str | None) -> bool:

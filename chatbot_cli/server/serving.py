@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 
 from chatbot_cli.config import Settings
 from chatbot_cli.engine.base import Engine, GenerationRequest
-from chatbot_cli.engine.registry import find_model
+from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest
 from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics

@@ -7,7 +7,7 @@ import os
 import time
 
 from chatbot_cli.engine.base import Engine, ModelInfo
-from chatbot_cli.engine.registry import find_model
+from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ModelNotFound
 from chatbot_cli.server.protocol import MAX_MODEL_ID, ModelCard, ModelList
 

@@ -241,7 +241,7 @@ def test_invalid_request_shows_the_server_message(
 class TurnBody:
     @staticmethod
     def build(args: list[str]) -> dict[str, Any]:
-        from chatbot_cli.cli.chat import TurnOptions
+        from chatbot_cli.cli.turn import TurnOptions
 
         opts = TurnOptions(stream=True)
         if args[0] == "--temperature":

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from chatbot_cli.cli.chat import TurnOptions, compose_prompt, usage_line
+from chatbot_cli.cli.chat import compose_prompt
+from chatbot_cli.cli.turn import TurnOptions, usage_line
 
 
 @pytest.mark.parametrize(
@@ -82,6 +83,7 @@ def test_chat_module_defers_httpx_rich_and_prompt_toolkit() -> None:
     code = (
         "import sys\n"
         "import chatbot_cli.cli.chat, chatbot_cli.cli.interactive, chatbot_cli.cli.render\n"
+        "import chatbot_cli.cli.turn\n"
         "print([m for m in ('httpx', 'rich', 'prompt_toolkit') if m in sys.modules])\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,5 +1,5 @@
-"""The ctransformers backend: the header check that keeps modern files away from the library
-(which would crash the process), and the lazy import. The library itself is optional."""
+"""The ctransformers backend: modern files never reach the library (which would crash the
+process), and the lazy import. The library itself is optional."""
 
 from __future__ import annotations
 
@@ -12,14 +12,8 @@ import pytest
 
 from chatbot_cli.config import load_settings
 from chatbot_cli.engine.base import GenerationRequest
-from chatbot_cli.engine.ctransformers import (
-    INSTALL_HINT,
-    CTransformersEngine,
-    check_header,
-    describe_model,
-    render_prompt,
-)
-from chatbot_cli.engine.registry import build_engine, model_infos
+from chatbot_cli.engine.ctransformers import INSTALL_HINT, CTransformersEngine, render_prompt
+from chatbot_cli.engine.registry import build_engine
 from chatbot_cli.errors import ConfigError
 from tests.tinymodel import write_tiny_model
 
@@ -32,45 +26,18 @@ def v2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_gguf_v3_is_refused_before_the_library_sees_it(tiny_model: Path) -> None:
-    with pytest.raises(ConfigError, match="GGUF version 3.*llamacpp engine"):
-        check_header(tiny_model)
+    # The header rules themselves are tested in test_gguf.py.
     with pytest.raises(ConfigError, match="GGUF version 3"):
         build_engine(load_settings(model=str(tiny_model), engine="ctransformers"))
 
 
-def test_gguf_v2_llama_and_legacy_ggml_are_accepted(v2_model: Path, tmp_path: Path) -> None:
-    model_type, meta = check_header(v2_model)
-    assert model_type == "gguf" and meta["general.architecture"] == "llama"
-    legacy = tmp_path / "old.bin"
-    legacy.write_bytes(b"tjgg" + (3).to_bytes(4, "little") + b"\0" * 64)
-    assert check_header(legacy) == ("llama", {})
-
-
-def test_other_files_are_refused(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.bin"
-    junk.write_bytes(b"\x7fELF" + b"\0" * 64)
-    with pytest.raises(ConfigError, match="not a GGUF or GGML"):
-        check_header(junk)
-    future = tmp_path / "v4.gguf"
-    future.write_bytes(b"GGUF" + (4).to_bytes(4, "little") + b"\0" * 16)
-    with pytest.raises(ConfigError, match="version 4"):
-        check_header(future)
-
-
-def test_non_llama_v2_model_is_refused(v2_model: Path, tmp_path: Path) -> None:
-    data = v2_model.read_bytes()
-    # Same length as "llama", so the metadata layout is unchanged.
-    other = tmp_path / "other.gguf"
-    other.write_bytes(data.replace(b"llama", b"gpt2x", 1))
-    with pytest.raises(ConfigError, match="'gpt2x' model"):
-        check_header(other)
-
-
-def test_describe_model_uses_one_slot(v2_model: Path) -> None:
+def test_the_engine_serves_one_slot_of_a_v2_model(v2_model: Path) -> None:
     settings = load_settings(model=str(v2_model), engine="ctransformers", n_ctx=1024, parallel=4)
-    info = describe_model(settings)
+    engine = build_engine(settings)
+    assert isinstance(engine, CTransformersEngine)
+    [info] = engine.models
     assert (info.id, info.context_length) == ("tiny-v2", 1024)
-    assert model_infos(settings) == [info]
+    assert engine.stats()["slots"] == 1
 
 
 def test_missing_library_is_a_config_error_naming_the_extra(

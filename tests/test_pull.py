@@ -48,7 +48,7 @@ def models_dir(isolated_env: Path) -> Path:
     return isolated_env / "data" / "models"
 
 
-def cli(hub: Hub, *args: str) -> tuple[int, str, str]:
+def cli(hub: Hub, *args: str, **extra: str) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "HF_ENDPOINT": hub.url,
@@ -59,6 +59,7 @@ def cli(hub: Hub, *args: str) -> tuple[int, str, str]:
     }
     env.pop("HF_HUB_OFFLINE", None)
     env.pop("HF_TOKEN", None)
+    env.update(extra)
     proc = subprocess.run(
         [sys.executable, "-m", "chatbot_cli", "models", *args],
         capture_output=True,
@@ -213,3 +214,33 @@ def test_bad_input_is_one_line(hub: Hub, args: list[str], code: int) -> None:
     got, out, err = cli(hub, *args)
     assert (got, out) == (code, "")
     assert err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_in_a_pipe_pull_prints_one_line_and_no_progress(hub: Hub) -> None:
+    code, out, err = cli(hub, "pull", "acme/only-q8:Q8_0")
+    assert (code, err) == (0, "")
+    assert out == "Pulled only-q8:q8_0 (519.2 KB)\n"
+
+
+def test_offline_mode_is_honoured(hub: Hub) -> None:
+    code, _, err = cli(hub, "pull", "acme/Tiny-Chat-GGUF", HF_HUB_OFFLINE="1")
+    assert code == 3 and "HF_HUB_OFFLINE" in err
+    assert hub.log == []
+
+
+def test_progress_reports_every_byte(hub: Hub, gguf: bytes, tmp_path: Path) -> None:
+    from chatbot_cli.models_store import Store
+    from chatbot_cli.pull import pull
+
+    hub.repos["files"] = {"m-Q8_0.gguf": gguf}
+    seen: list[tuple[str, int | None, int]] = []
+    advanced: list[int] = []
+
+    def start(name: str, total: int | None, done: int):  # type: ignore[no-untyped-def]
+        seen.append((name, total, done))
+        return advanced.append
+
+    entry = pull(Store(tmp_path / "store"), f"{hub.url}/files/m-Q8_0.gguf", progress=start)
+    assert entry.id == "m:q8_0"
+    assert seen == [("m-Q8_0.gguf", len(gguf), 0)]
+    assert sum(advanced) == len(gguf)

@@ -170,15 +170,21 @@ def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
     rows = []
     for entry in store.entries():
         path = store.paths(entry)[0]
-        meta = check_gguf(path)
-        rows.append(
-            {
-                "id": entry.id,
-                "path": str(path),
-                "size_bytes": entry.size,
-                "quantisation": quant_of(path.name),
-                "context_length": slot_context(settings, trained_context(meta), settings.parallel),
-                "engine": settings.engine,
-            }
-        )
+        row: dict[str, Any] = {
+            "id": entry.id,
+            "path": str(path),
+            "size_bytes": entry.size,
+            "quantisation": quant_of(path.name),
+            "context_length": None,
+            "engine": settings.engine,
+        }
+        # One damaged or hand-deleted model must not hide the others: its row says why.
+        try:
+            meta = check_gguf(path)
+        except ConfigError as exc:
+            row["error"] = exc.message
+        else:
+            trained = trained_context(meta)
+            row["context_length"] = slot_context(settings, trained, settings.parallel)
+        rows.append(row)
     return rows

@@ -90,6 +90,9 @@ def test_pull_picks_q4_k_m_then_list_show_rm(hub: Hub, models_dir: Path, gguf: b
     assert rows["tiny-chat:q4_k_m"]["quantisation"] == "q4_k_m"
     assert rows["tiny-chat:q4_k_m"]["size_bytes"] == len(gguf)
     assert rows["tiny-chat:q4_k_m"]["context_length"] == 2048
+    assert "default" in rows  # the embedded model is listed beside the pulled ones
+    code, out, err = cli(hub, "show", "default", "--json")
+    assert code == 0 and json.loads(out)["source"] == "embedded"
 
     code, out, err = cli(hub, "show", "tiny-chat:q4_k_m", "--json")
     assert code == 0, err
@@ -244,3 +247,13 @@ def test_progress_reports_every_byte(hub: Hub, gguf: bytes, tmp_path: Path) -> N
     assert entry.id == "m:q8_0"
     assert seen == [("m-Q8_0.gguf", len(gguf), 0)]
     assert sum(advanced) == len(gguf)
+
+
+def test_a_damaged_model_is_listed_with_its_error(hub: Hub) -> None:
+    code, out, err = cli(hub, "pull", "acme/only-q8:F16", "--json")
+    assert code == 0, err
+    Path(json.loads(out)["files"][0]).unlink()
+    code, out, err = cli(hub, "list", "--json")
+    assert code == 0, err
+    [row] = [r for r in json.loads(out) if r["id"] == "only-q8:f16"]
+    assert "Cannot read model file" in row["error"]

@@ -85,7 +85,7 @@ def list_models(
             r["id"],
             _human_size(r["size_bytes"]),
             r["quantisation"] or "-",
-            str(r["context_length"]),
+            str(r["context_length"] or "-"),
             r["path"] or "-",
         )
         for r in rows

@@ -30,6 +30,7 @@ from chatbot_cli.errors import (
     Unreachable,
 )
 from chatbot_cli.models_store import (
+    EMBEDDED_ID,
     SPLIT,
     Entry,
     Store,
@@ -107,10 +108,12 @@ def choose_files(ref: Ref, names: list[str]) -> list[str]:
         chosen = firsts
     match = SPLIT.search(chosen[0])
     if not match:
-        return chosen
+        return [check_file_name(chosen[0])]
     count = int(match.group(2))
     stem = chosen[0][: match.start()]
     parts = [f"{stem}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+    for part in parts:
+        check_file_name(part)
     missing = [p for p in parts if p not in names]
     if missing:
         raise NotFound(f"{ref.repo} lacks split part(s): {_listing(missing)}")
@@ -164,6 +167,8 @@ def pull(
     ref = parse_ref(reference)
     if name is not None:
         check_id(name)
+    if (name or "") == EMBEDDED_ID:
+        raise ConfigError("The id 'default' is the embedded model's: choose another with --as")
     if ref.url is not None:
         quant = quant_of(ref.file or "")
         model_id = name or derive_id(ref.file or "model", quant)
@@ -220,11 +225,39 @@ def _check_space(target: Path, needed: int) -> None:
 
 
 def _fetch_hub(repo: str, files: list[str], target: Path, progress: Progress | None) -> None:
-    from huggingface_hub import hf_hub_download
+    """Each file into `<file>.<etag>.part`, resumed from what an earlier pull left there.
+
+    hf_hub_download resumes only inside one process (its temporary file is deleted when the
+    process is interrupted), so the part file is ours and the library's `http_get` (Range,
+    retries, auth headers, proxies) fills it; the HEAD request and URL come from the library too.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
 
     for file in files:
+        dest = target / file
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with _hub_errors(repo):
-            hf_hub_download(repo, file, local_dir=target, tqdm_class=_bar_class(file, progress))
+            meta = get_hf_file_metadata(hf_hub_url(repo, file))
+            # The etag names the content: a part file of an older revision is never resumed.
+            tag = re.sub(r"[^A-Za-z0-9]", "", meta.etag or "")[:16] or "noetag"
+            part = dest.with_name(f"{dest.name}.{tag}.part")
+            for stale in dest.parent.glob(f"{dest.name}.*.part"):
+                if stale != part:
+                    stale.unlink()
+            have = part.stat().st_size if part.exists() else 0
+            with part.open("ab") as fh:
+                http_get(
+                    meta.location,
+                    fh,
+                    resume_size=have,
+                    headers=build_hf_headers(),
+                    expected_size=meta.size,
+                    displayed_filename=file,
+                    tqdm_class=_bar_class(file, progress),
+                )
+        part.replace(dest)
 
 
 def _bar_class(file: str, progress: Progress | None) -> Any:

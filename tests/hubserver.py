@@ -3,7 +3,8 @@
 It serves the URL layout and headers the client reads: `/api/models/{repo}/revision/{rev}`
 (file list with sizes and LFS sha256) and `/{repo}/resolve/{rev}/{file}` (HEAD and GET with
 ETag, X-Repo-Commit, Content-Length and Range). `cut_after` makes the next GET of a file stop
-after that many bytes and drop the connection, as a broken network would.
+after that many bytes and drop the connection, as a broken network would; `stall_after` makes
+it wait there instead, as a stalled one would, until `release` is set.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Hub:
         self.repos: dict[str, dict[str, bytes]] = {}
         self.published: dict[tuple[str, str], str] = {}  # a wrong sha256 to publish
         self.cut_after: dict[str, int] = {}  # file name -> bytes to send before dropping
+        self.stall_after: dict[str, int] = {}  # file name -> bytes to send before waiting
+        self.release = threading.Event()  # ends every stall (then the connection is dropped)
         self.log: list[tuple[str, str, str | None, int]] = []  # method, path, Range, bytes sent
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -34,6 +37,7 @@ class Hub:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -111,6 +115,8 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
             chunk = data[start:]
             cut = hub.cut_after.pop(name, None) if body else None
+            stall = hub.stall_after.pop(name, None) if body else None
+            cut = stall if stall is not None else cut
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -121,9 +127,15 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 hub.log.append((self.command, self.path, rng, 0))
                 return
             sent = chunk[:cut] if cut is not None else chunk
-            self.wfile.write(sent)
-            self.wfile.flush()
+            try:
+                self.wfile.write(sent)
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return
             hub.log.append((self.command, self.path, rng, len(sent)))
+            if stall is not None:
+                hub.release.wait(60)
             if cut is not None:
                 self.close_connection = True
 

@@ -157,8 +157,11 @@ def pull_model(
 
     s = settings()
     store = Store(s.effective_models_dir)
-    with handle_errors(), _progress(enabled=is_tty() and not as_json) as progress:
-        entry = pull(store, ref, name=name, progress=progress)
+    try:
+        with handle_errors(), _progress(enabled=is_tty() and not as_json) as progress:
+            entry = pull(store, ref, name=name, progress=progress)
+    except KeyboardInterrupt:
+        fail("Interrupted: run the same pull again to resume it", 130)
     if as_json:
         print_json(
             {

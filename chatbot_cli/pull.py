@@ -240,6 +240,8 @@ def _fetch_hub(repo: str, files: list[str], target: Path, progress: Progress | N
         dest.parent.mkdir(parents=True, exist_ok=True)
         with _hub_errors(repo):
             meta = get_hf_file_metadata(hf_hub_url(repo, file))
+            if dest.is_file() and dest.stat().st_size == meta.size:
+                continue  # pulled before: the hash check that follows confirms it
             # The etag names the content: a part file of an older revision is never resumed.
             tag = re.sub(r"[^A-Za-z0-9]", "", meta.etag or "")[:16] or "noetag"
             part = dest.with_name(f"{dest.name}.{tag}.part")

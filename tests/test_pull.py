@@ -209,6 +209,8 @@ def test_url_form_refuses_a_non_gguf_file(hub: Hub, models_dir: Path) -> None:
         (["pull", "acme/Tiny-Chat-GGUF", "--as", "a/b"], 2),
         (["pull", "acme/only-q8/../x.gguf"], 2),
         (["pull", "nothing"], 2),
+        (["pull", "acme/only-q8", "--as", "default"], 2),
+        (["pull", "acme/only-q8:Q8_0/x"], 2),
         (["rm", "default"], 2),
         (["rm", "nope"], 5),
         (["rm", "../x"], 2),
@@ -323,3 +325,30 @@ def test_the_library_download_function_we_use_keeps_its_signature() -> None:
     for name in ("resume_size", "headers", "expected_size", "displayed_filename", "tqdm_class"):
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     assert list(params)[:2] == ["url", "temp_file"]
+
+
+def test_not_enough_disk_space_takes_no_file(
+    hub: Hub, gguf: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from chatbot_cli import pull as pull_module
+    from chatbot_cli.errors import ChatbotError
+    from chatbot_cli.models_store import Store
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 1000, 1000))
+    hub.repos["files"] = {"m-Q8_0.gguf": gguf}
+    store = Store(tmp_path / "store")
+    with pytest.raises(ChatbotError, match="Not enough disk space"):
+        pull_module.pull(store, f"{hub.url}/files/m-Q8_0.gguf")
+    assert not list(store.root.rglob("*.gguf*"))
+    assert store.entries() == []
+
+
+def test_pulling_again_downloads_nothing(hub: Hub) -> None:
+    assert cli(hub, "pull", "acme/only-q8:Q8_0")[0] == 0
+    code, out, err = cli(hub, "pull", "acme/only-q8:Q8_0", "--json")
+    assert code == 0, err
+    assert len(hub.sent("only-Q8_0.gguf")) == 1

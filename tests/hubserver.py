@@ -26,6 +26,8 @@ class Hub:
         self.cut_after: dict[str, int] = {}  # file name -> bytes to send before dropping
         self.stall_after: dict[str, int] = {}  # file name -> bytes to send before waiting
         self.release = threading.Event()  # ends every stall (then the connection is dropped)
+        self.gated: dict[str, str] = {}  # repo -> the bearer token it needs
+        self.auth: list[str | None] = []  # Authorization header of every request
         self.log: list[tuple[str, str, str | None, int]] = []  # method, path, Range, bytes sent
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -66,6 +68,11 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, *, body: bool) -> None:
             path = unquote(urlsplit(self.path).path)
+            token = self.headers.get("Authorization")
+            hub.auth.append(token)
+            needed = [t for r, t in hub.gated.items() if f"/{r}/" in path + "/"]
+            if needed and token != f"Bearer {needed[0]}":
+                return self._error(401, "GatedRepo", body)
             if path.startswith("/api/models/"):
                 return self._info(path.removeprefix("/api/models/"), body)
             if "/resolve/" in path:

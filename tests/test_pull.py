@@ -352,3 +352,14 @@ def test_pulling_again_downloads_nothing(hub: Hub) -> None:
     code, out, err = cli(hub, "pull", "acme/only-q8:Q8_0", "--json")
     assert code == 0, err
     assert len(hub.sent("only-Q8_0.gguf")) == 1
+
+
+def test_hf_token_is_sent_and_a_gated_repo_without_it_is_exit_4(hub: Hub) -> None:
+    hub.gated["acme/only-q8"] = "hf_secret"
+    code, _, err = cli(hub, "pull", "acme/only-q8:Q8_0")
+    assert code == 4 and "HF_TOKEN" in err and err.count("\n") == 1
+    hub.auth.clear()
+    code, _, err = cli(hub, "pull", "acme/only-q8:Q8_0", HF_TOKEN="hf_secret")
+    assert code == 0, err
+    # The file list, the HEAD and the GET all carried the token.
+    assert len(hub.auth) == 3 and set(hub.auth) == {"Bearer hf_secret"}

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port `chatbot serve` binds")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data dir")
     data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file, logs")
+    models_dir: Path | None = Field(
+        None, description="Where `chatbot models pull` keeps models; default: data_dir/models"
+    )
     db_pool_size: int = Field(10, ge=1, le=1000, description="PostgreSQL connections kept open")
     db_max_overflow: int = Field(
         20, ge=0, le=1000, description="Extra PostgreSQL connections opened under load"
@@ -165,6 +168,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'chatbot.db'}"
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     def api_key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None

@@ -1,9 +1,15 @@
-"""`chatbot models`: the models `chatbot serve` would serve with the current settings.
+"""`chatbot models`: list, show, pull and remove local models.
 
 Read from disk (file header and metadata only): no engine is loaded and no server is contacted.
+The work is in chatbot_cli/models_store.py and chatbot_cli/pull.py; huggingface_hub is imported
+only by `pull`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -11,7 +17,7 @@ from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, is_tty, pri
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
-    help="Show the models the server would serve with the current settings.",
+    help="List, show, pull and remove local GGUF models.",
     no_args_is_help=True,
 )
 
@@ -47,35 +53,156 @@ def list_models(
             2,
         )
     from chatbot_cli.engine.models import model_infos
+    from chatbot_cli.models_store import Store, pulled_rows, quant_of
 
     with handle_errors():
         infos = model_infos(s)
+        rows: list[dict[str, Any]] = [
+            {
+                "id": m.id,
+                "path": m.path,
+                "size_bytes": m.size_bytes,
+                "quantisation": quant_of(m.path or ""),
+                "context_length": m.context_length,
+                "engine": s.engine,
+            }
+            for m in infos
+        ]
+        if s.engine == "llamacpp":
+            served = {r["id"] for r in rows}
+            rows += [
+                r for r in pulled_rows(Store(s.effective_models_dir), s) if r["id"] not in served
+            ]
 
     if as_json:
-        print_json(
-            [
-                {
-                    "id": m.id,
-                    "path": m.path,
-                    "size_bytes": m.size_bytes,
-                    "context_length": m.context_length,
-                    "engine": s.engine,
-                }
-                for m in infos
-            ]
-        )
+        print_json(rows)
         return
-    if not infos:
+    if not rows:
         typer.echo("No models: the server runs with engine 'none' (todos only).")
         return
+    cells = [
+        (
+            r["id"],
+            _human_size(r["size_bytes"]),
+            r["quantisation"] or "-",
+            str(r["context_length"] or "-"),
+            r["path"] or "-",
+        )
+        for r in rows
+    ]
     if is_tty():
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("ID", "File", "Size", "Context")
-        for m in infos:
-            table.add_row(m.id, m.path or "-", _human_size(m.size_bytes), str(m.context_length))
+        table = Table("ID", "Size", "Quant", "Context", "File")
+        for cell in cells:
+            table.add_row(*cell)
         Console().print(table)
         return
-    for m in infos:
-        typer.echo(f"{m.id}\t{m.path}\t{_human_size(m.size_bytes)}\t{m.context_length}")
+    for cell in cells:
+        typer.echo("\t".join(cell))
+
+
+@app.command("show")
+def show_model(
+    model_id: str = typer.Argument(
+        ..., metavar="ID", help="A model id from `chatbot models list`."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one model's files, source, hash and GGUF metadata."""
+    from chatbot_cli.models_store import Store, show
+
+    s = settings()
+    with handle_errors():
+        info = show(Store(s.effective_models_dir), model_id)
+    if as_json:
+        print_json(info)
+        return
+    meta = info.pop("metadata")
+    for key, value in info.items():
+        typer.echo(f"{key}: {value}")
+    for key, value in meta.items():
+        typer.echo(f"  {key}: {value}")
+
+
+@app.command("rm")
+def remove_model(
+    model_id: str = typer.Argument(..., metavar="ID", help="A pulled model's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete a pulled model's files and its manifest entry."""
+    from chatbot_cli.models_store import Store
+
+    s = settings()
+    with handle_errors():
+        entry = Store(s.effective_models_dir).remove(model_id)
+    if as_json:
+        print_json({"removed": entry.id, "size_bytes": entry.size})
+    else:
+        typer.echo(f"Removed {entry.id} ({_human_size(entry.size)})")
+
+
+@app.command("pull")
+def pull_model(
+    ref: str = typer.Argument(
+        ..., metavar="REF", help="ORG/REPO, ORG/REPO:QUANT, ORG/REPO/FILE.gguf or an http(s) URL."
+    ),
+    name: str | None = typer.Option(None, "--as", help="Id to store the model under."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Download a GGUF model (resumable), check it and add it to the local models."""
+    from chatbot_cli.models_store import Store
+    from chatbot_cli.pull import pull
+
+    s = settings()
+    store = Store(s.effective_models_dir)
+    try:
+        with handle_errors(), _progress(enabled=is_tty() and not as_json) as progress:
+            entry = pull(store, ref, name=name, progress=progress)
+    except KeyboardInterrupt:
+        fail("Interrupted: run the same pull again to resume it", 130)
+    if as_json:
+        print_json(
+            {
+                "id": entry.id,
+                "source": entry.source,
+                "files": [str(p) for p in store.paths(entry)],
+                "size_bytes": entry.size,
+                "sha256": entry.sha256,
+                "pulled_at": entry.pulled_at,
+            }
+        )
+    else:
+        typer.echo(f"Pulled {entry.id} ({_human_size(entry.size)})")
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar per file on a terminal; None (nothing drawn) in a pipe."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
+
+        def start(file: str, total: int | None, done: int) -> Any:
+            task = bar.add_task(file, total=total, completed=done)
+            return lambda n: bar.advance(task, n)
+
+        yield start

@@ -183,3 +183,9 @@ def check_model_file(path: Path, engine: Loadable) -> ModelFile:
     if not isinstance(arch, str) or engine.architecture not in (None, arch):
         raise ConfigError(engine.wrong_architecture.format(path=path, arch=arch))
     return ModelFile(path, legacy=False, version=version, meta=meta)
+
+
+def check_gguf(path: Path) -> dict[str, Any]:
+    """Metadata of a GGUF file llama.cpp can load, or ConfigError naming what is wrong: what a
+    downloaded or listed model must pass before it is kept or served."""
+    return check_model_file(path, LLAMACPP).meta

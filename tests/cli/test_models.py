@@ -37,6 +37,7 @@ def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
             "id": "tiny",
             "path": str(tiny_model.resolve()),
             "size_bytes": tiny_model.stat().st_size,
+            "quantisation": None,
             "context_length": 1024,
             "engine": "llamacpp",
         }
@@ -50,7 +51,7 @@ def test_list_reads_the_model_from_the_environment(
     monkeypatch.setenv("CHATBOT_PARALLEL", "1")
     code, out, _ = invoke("list")
     assert code == 0
-    assert out.split("\t") == ["tiny", str(tiny_model.resolve()), "519.2 KB", "2048\n"]
+    assert out.split("\t") == ["tiny", "519.2 KB", "-", "2048", str(tiny_model.resolve()) + "\n"]
 
 
 def test_list_imports_no_engine_server_or_database(tiny_model: Path) -> None:
@@ -63,7 +64,8 @@ def test_list_imports_no_engine_server_or_database(tiny_model: Path) -> None:
         "root.callback()(lambda: None)\n"
         f"result = CliRunner().invoke(root, ['models', 'list', '--model', {str(tiny_model)!r}])\n"
         "assert result.exit_code == 0, result.output\n"
-        "heavy = ('xllamacpp', 'fastapi', 'sqlalchemy', 'chatbot_cli.engine.llamacpp')\n"
+        "heavy = ('xllamacpp', 'fastapi', 'sqlalchemy', 'chatbot_cli.engine.llamacpp',"
+        " 'huggingface_hub')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     root = Path(__file__).resolve().parents[2]

@@ -15,6 +15,7 @@ HEAVY = (
     "uvicorn",
     "chatbot_cli.engine",
     "chatbot_cli.server",
+    "huggingface_hub",
 )
 
 PROBE = """
@@ -42,7 +43,13 @@ def imported_modules(args: list[str], env: dict[str, str] | None = None) -> set[
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["chat", "--help"], ["todo", "--help"], ["todo", "list", "--help"]],
+    [
+        ["--help"],
+        ["chat", "--help"],
+        ["todo", "--help"],
+        ["todo", "list", "--help"],
+        ["models", "pull", "--help"],
+    ],
 )
 def test_help_is_light(args: list[str]) -> None:
     mods = imported_modules(args)

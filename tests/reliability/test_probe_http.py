@@ -1,0 +1,50 @@
+"""The HTTP surface probed as an attacker and an offline user would: raw sockets and real clients
+against a real server. Each probe is one finding of issue 22 that must stay fixed; the next
+surfaces (tools, stored conversations, usage, models, the web page) get probes of the same kind."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+import pytest
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+
+
+def raw_request(server: LiveServer, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes exactly as given and read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_access_log_cannot_be_forged(module_server: LiveServer) -> None:
+    forged = "2026-11-30 06:21:30,000 INFO chatbot.access: POST /graphql 200 1.0ms key=alice"
+    path = "/probe%0a" + forged.replace(" ", "%20") + "%0d%0a"
+    # U+0085 (NEL) ends a line for str.splitlines(), so log readers split on it too.
+    agent = b"probe\x85" + forged.encode()
+    request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent
+    response = raw_request(module_server, request + b"\r\nConnection: close\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 404"), response[:200]
+
+    deadline = time.monotonic() + 5
+    while "GET /probe" not in module_server.log():
+        assert time.monotonic() < deadline, module_server.log()[-2000:]
+        time.sleep(0.05)
+    lines = module_server.log().splitlines()
+    (logged,) = [line for line in lines if "GET /probe" in line]
+    assert "/probe\\x0a2026-11-30\\x2006:21:30,000" in logged
+    assert 'agent="probe\\x852026-11-30 06:21:30,000' in logged
+    # Every line the server wrote is one of its own records (a timestamp first), or a
+    # traceback's continuation: none starts with the forged text.
+    assert not [line for line in lines if line.startswith(forged[:23])]
+    assert all(TIMESTAMP.match(line) or not line.startswith("20") for line in lines)

@@ -192,8 +192,27 @@ class TextValidationCache(SchemaExtension):
         else:
             _validated.move_to_end(key)
         # A copy: error processing rewrites the list it is given in place.
-        ctx.pre_execution_errors = list(errors)
+        ctx.pre_execution_errors = [*errors, *operation_errors(ctx)]
         yield
+
+
+def operation_errors(ctx: ExecutionContext) -> list[GraphQLError]:
+    """The spec's GetOperation: with no operationName a document must hold exactly one
+    operation. Strawberry would run the first one (its `operation_name` falls back to the first
+    operation's name), so a request could run a mutation it did not mean to choose."""
+    # Private: the public `operation_name` cannot tell "not sent" from "sent the first name".
+    if ctx._provided_operation_name is not None or ctx.graphql_document is None:
+        return []
+    operations = [
+        d for d in ctx.graphql_document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    if len(operations) < 2:
+        return []
+    message = (
+        f"The document has {len(operations)} operations: send operationName to choose the one "
+        "to run."
+    )
+    return [GraphQLError(message, extensions={"code": "OPERATION_RESOLUTION_FAILURE"})]
 
 
 class TodoSchema(strawberry.Schema):

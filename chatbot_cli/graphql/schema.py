@@ -40,6 +40,7 @@ from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
 from chatbot_cli.graphql.mutations import Mutation
+from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
 
 log = logging.getLogger("chatbot.graphql")
@@ -48,6 +49,7 @@ MAX_DEPTH = 8
 MAX_ALIASES = 20
 MAX_TOKENS = 1000
 CACHE_SIZE = 256
+GRAPHQL_PATH = "/graphql"
 
 
 _BAD_VARIABLE = re.compile(r"^Variable '\$\w+' (has invalid value|got invalid value|of )")
@@ -196,25 +198,6 @@ class TextValidationCache(SchemaExtension):
         yield
 
 
-def operation_errors(ctx: ExecutionContext) -> list[GraphQLError]:
-    """The spec's GetOperation: with no operationName a document must hold exactly one
-    operation. Strawberry would run the first one (its `operation_name` falls back to the first
-    operation's name), so a request could run a mutation it did not mean to choose."""
-    # Private: the public `operation_name` cannot tell "not sent" from "sent the first name".
-    if ctx._provided_operation_name is not None or ctx.graphql_document is None:
-        return []
-    operations = [
-        d for d in ctx.graphql_document.definitions if isinstance(d, OperationDefinitionNode)
-    ]
-    if len(operations) < 2:
-        return []
-    message = (
-        f"The document has {len(operations)} operations: send operationName to choose the one "
-        "to run."
-    )
-    return [GraphQLError(message, extensions={"code": "OPERATION_RESOLUTION_FAILURE"})]
-
-
 class TodoSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -242,6 +225,7 @@ def create_schema() -> strawberry.Schema:
             AliasLimit,
             RowLimit,
             TextValidationCache,
+            CountOperations,
         ],
     )
 
@@ -289,9 +273,13 @@ def create_graphql_router(
 ) -> GraphQLRouter[Any, Any]:
     """`context_getter` is a FastAPI dependency (the server's `deps.graphql_context`) giving the
     resolvers their database and owner; it must be `async def`, or FastAPI runs it in a worker
-    thread on every request."""
+    thread on every request.
+
+    The router owns its full path (not an include_router prefix): FastAPI keeps an included
+    route's own path as its template, and /metrics labels requests by that template."""
     return TodoGraphQLRouter(
         create_schema(),
+        path=GRAPHQL_PATH,
         context_getter=context_getter,
         graphql_ide=None,
         subscription_protocols=(),

@@ -135,7 +135,6 @@ def create_app(
     app.include_router(openai_router)
     app.include_router(
         create_graphql_router(graphql_context),
-        prefix="/graphql",
         dependencies=[Depends(require_owner)],
     )
     install_metrics(app)

@@ -227,9 +227,10 @@ def test_unknown_operation_name_is_a_client_error(gql_sqlite: GQL) -> None:
 
 
 def test_strawberry_still_keeps_the_provided_operation_name() -> None:
-    """schema.operation_errors reads ExecutionContext._provided_operation_name (strawberry has
-    no public way to tell "no operationName" from "the first operation's name"): this fails
-    when strawberry renames it, before the check silently stops working."""
+    """graphql/operations.py reads ExecutionContext._provided_operation_name (strawberry has no
+    public way to tell "no operationName" from "the first operation's name"): this fails when
+    strawberry renames it, before the check silently stops working."""
+    from graphql import parse
     from strawberry.types import ExecutionContext
     from strawberry.types.graphql import OperationType
 
@@ -242,6 +243,7 @@ def test_strawberry_still_keeps_the_provided_operation_name() -> None:
             schema=schema,
             allowed_operations=[OperationType.QUERY],
             provided_operation_name=provided,
+            graphql_document=parse(TWO_OPERATIONS),
         )
         assert ctx._provided_operation_name == provided
         assert ctx.operation_name == (provided or "B")  # the fallback the check works around

@@ -27,3 +27,25 @@ def test_ambiguous_document_runs_nothing(module_server: LiveServer) -> None:
     chosen = post(module_server, {"query": document, "operationName": "A"})
     assert chosen.status_code == 200 and "errors" not in chosen.json(), chosen.text
     assert db_rows(module_server.home) == before
+
+
+def test_graphql_is_visible_in_metrics(module_server: LiveServer) -> None:
+    def scrape() -> dict[str, float]:
+        text = httpx.get(module_server.url + "/metrics", timeout=10).text
+        wanted = ("chatbot_http_requests_total{", "chatbot_graphql_operations_total{")
+        lines = [line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(wanted)]
+        return {name: float(number) for name, number in lines}
+
+    before = scrape()
+    assert post(module_server, {"query": "{ todos { id } }"}).status_code == 200
+    made = post(module_server, {"query": 'mutation { createTodo(title: "probe-m") { id } }'})
+    assert made.status_code == 200, made.text
+    after = scrape()
+    changed = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert changed == {
+        'chatbot_http_requests_total{method="POST",route="/graphql",status="200"}': 2,
+        'chatbot_graphql_operations_total{operation="query",outcome="ok"}': 1,
+        'chatbot_graphql_operations_total{operation="mutation",outcome="ok"}': 1,
+        # the first scrape itself, counted once it had finished
+        'chatbot_http_requests_total{method="GET",route="/metrics",status="200"}': 1,
+    }

@@ -8,6 +8,7 @@ import re
 import socket
 import time
 
+import httpx
 import pytest
 
 from tests.live import LiveServer
@@ -48,3 +49,15 @@ def test_access_log_cannot_be_forged(module_server: LiveServer) -> None:
     # traceback's continuation: none starts with the forged text.
     assert not [line for line in lines if line.startswith(forged[:23])]
     assert all(TIMESTAMP.match(line) or not line.startswith("20") for line in lines)
+
+
+def test_docs_page_works_offline(module_server: LiveServer) -> None:
+    page = httpx.get(module_server.url + "/docs", timeout=10)
+    assert page.status_code == 200
+    refs = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert len(refs) >= 4, refs  # stylesheet, icon, script, the OpenAPI document
+    assert "://" not in page.text
+    for ref in refs:
+        assert ref.startswith("/") and not ref.startswith("//"), ref
+        asset = httpx.get(module_server.url + ref, timeout=10)
+        assert asset.status_code == 200 and asset.content, ref

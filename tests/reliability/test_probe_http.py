@@ -5,8 +5,10 @@ surfaces (tools, stored conversations, usage, models, the web page) get probes o
 from __future__ import annotations
 
 import re
+import selectors
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -61,3 +63,54 @@ def test_docs_page_works_offline(module_server: LiveServer) -> None:
         assert ref.startswith("/") and not ref.startswith("//"), ref
         asset = httpx.get(module_server.url + ref, timeout=10)
         assert asset.status_code == 200 and asset.content, ref
+
+
+def test_slowloris_cannot_hold_connections(start_server: Callable[..., LiveServer]) -> None:
+    """300 connections trickle a request line and headers that never end (one byte each every
+    0.2 s, always inside any idle timeout): each is closed soon after the header deadline,
+    and the server answers others meanwhile."""
+    deadline = 1.0
+    server = start_server(extra_args=["--header-timeout", str(deadline)])
+    partial = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
+    selector = selectors.DefaultSelector()
+    sent: dict[socket.socket, int] = {}
+    for _ in range(300):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+        sent[sock] = 0
+    started = time.monotonic()
+    answered_meanwhile = False
+    try:
+        while sent and time.monotonic() - started < deadline + 10:
+            for sock in list(sent):
+                try:
+                    sock.send(partial[sent[sock] : sent[sock] + 1])
+                    sent[sock] += 1
+                except OSError:  # reset by the server: closed
+                    selector.unregister(sock)
+                    sock.close()
+                    del sent[sock]
+            for key, _ in selector.select(timeout=0.2):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                assert not data or data.startswith(b"HTTP/1.1 408 "), data[:100]
+                selector.unregister(sock)
+                sock.close()
+                sent.pop(sock, None)
+            if not answered_meanwhile and time.monotonic() - started < deadline:
+                health = httpx.get(server.url + "/health", timeout=5)
+                answered_meanwhile = health.status_code == 200
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in sent:
+            sock.close()
+        selector.close()
+    assert not sent, f"{len(sent)} connections still open after {elapsed:.1f} s"
+    assert elapsed < deadline + 8
+    assert answered_meanwhile
+    assert httpx.get(server.url + "/health", timeout=5).status_code == 200

@@ -221,6 +221,10 @@ def serve(
     if s.api_key is not None:
         given["api_key"] = s.api_key
     os.environ.update(encode_env(given))
+    from chatbot_cli.server import workers as worker_processes
+
+    # Workers exit when this process dies, even by kill -9 (server/workers.py).
+    os.environ[worker_processes.ENV] = str(os.getpid())
     uvicorn.run(  # type: ignore[arg-type]
-        "chatbot_cli.server.app:app_from_env", factory=True, workers=workers, **common
+        worker_processes.FACTORY, factory=True, workers=workers, **common
     )

@@ -224,26 +224,3 @@ def test_unknown_operation_name_is_a_client_error(gql_sqlite: GQL) -> None:
     (error,) = payload["errors"]
     assert error["extensions"]["code"], error
     assert gql_sqlite.run(db_todos.list_todos, "default") == []
-
-
-def test_strawberry_still_keeps_the_provided_operation_name() -> None:
-    """graphql/operations.py reads ExecutionContext._provided_operation_name (strawberry has no
-    public way to tell "no operationName" from "the first operation's name"): this fails when
-    strawberry renames it, before the check silently stops working."""
-    from graphql import parse
-    from strawberry.types import ExecutionContext
-    from strawberry.types.graphql import OperationType
-
-    from chatbot_cli.graphql.schema import create_schema
-
-    schema = create_schema()
-    for provided in (None, "A"):
-        ctx = ExecutionContext(
-            query=TWO_OPERATIONS,
-            schema=schema,
-            allowed_operations=[OperationType.QUERY],
-            provided_operation_name=provided,
-            graphql_document=parse(TWO_OPERATIONS),
-        )
-        assert ctx._provided_operation_name == provided
-        assert ctx.operation_name == (provided or "B")  # the fallback the check works around

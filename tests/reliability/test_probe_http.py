@@ -8,7 +8,8 @@ import re
 import selectors
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,21 @@ import pytest
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
+
+HEADER_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the module, with a short header deadline for the slowloris probe."""
+    live = LiveServer(
+        home=tmp_path_factory.mktemp("probe-http"),
+        model=tiny_model,
+        extra_args=["--header-timeout", str(HEADER_TIMEOUT)],
+    ).start()
+    yield live
+    live.kill()
+
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
@@ -30,20 +46,20 @@ def raw_request(server: LiveServer, data: bytes, timeout: float = 10) -> bytes:
     return b"".join(chunks)
 
 
-def test_access_log_cannot_be_forged(module_server: LiveServer) -> None:
+def test_access_log_cannot_be_forged(server: LiveServer) -> None:
     forged = "2026-11-30 06:21:30,000 INFO chatbot.access: POST /graphql 200 1.0ms key=alice"
     path = "/probe%0a" + forged.replace(" ", "%20") + "%0d%0a"
     # U+0085 (NEL) ends a line for str.splitlines(), so log readers split on it too.
     agent = b"probe\x85" + forged.encode()
     request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent
-    response = raw_request(module_server, request + b"\r\nConnection: close\r\n\r\n")
+    response = raw_request(server, request + b"\r\nConnection: close\r\n\r\n")
     assert response.startswith(b"HTTP/1.1 404"), response[:200]
 
     deadline = time.monotonic() + 5
-    while "GET /probe" not in module_server.log():
-        assert time.monotonic() < deadline, module_server.log()[-2000:]
+    while "GET /probe" not in server.log():
+        assert time.monotonic() < deadline, server.log()[-2000:]
         time.sleep(0.05)
-    lines = module_server.log().splitlines()
+    lines = server.log().splitlines()
     (logged,) = [line for line in lines if "GET /probe" in line]
     assert "/probe\\x0a2026-11-30\\x2006:21:30,000" in logged
     assert 'agent="probe\\x852026-11-30 06:21:30,000' in logged
@@ -53,24 +69,23 @@ def test_access_log_cannot_be_forged(module_server: LiveServer) -> None:
     assert all(TIMESTAMP.match(line) or not line.startswith("20") for line in lines)
 
 
-def test_docs_page_works_offline(module_server: LiveServer) -> None:
-    page = httpx.get(module_server.url + "/docs", timeout=10)
+def test_docs_page_works_offline(server: LiveServer) -> None:
+    page = httpx.get(server.url + "/docs", timeout=10)
     assert page.status_code == 200
     refs = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
     assert len(refs) >= 4, refs  # stylesheet, icon, script, the OpenAPI document
     assert "://" not in page.text
     for ref in refs:
         assert ref.startswith("/") and not ref.startswith("//"), ref
-        asset = httpx.get(module_server.url + ref, timeout=10)
+        asset = httpx.get(server.url + ref, timeout=10)
         assert asset.status_code == 200 and asset.content, ref
 
 
-def test_slowloris_cannot_hold_connections(start_server: Callable[..., LiveServer]) -> None:
+def test_slowloris_cannot_hold_connections(server: LiveServer) -> None:
     """300 connections trickle a request line and headers that never end (one byte each every
     0.2 s, always inside any idle timeout): each is closed soon after the header deadline,
     and the server answers others meanwhile."""
-    deadline = 1.0
-    server = start_server(extra_args=["--header-timeout", str(deadline)])
+    deadline = HEADER_TIMEOUT
     partial = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
     selector = selectors.DefaultSelector()
     sent: dict[socket.socket, int] = {}

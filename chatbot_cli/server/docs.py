@@ -2,7 +2,7 @@
 
 FastAPI's default page loads Swagger UI's script and stylesheet from a CDN and is blank without
 one. The copy under static/swagger-ui/ is the npm package swagger-ui-dist at the version in its
-VERSION file (scripts/update-swagger-ui.sh replaces it); docs/design.md says why it is vendored.
+VERSION file (scripts/update_swagger_ui.sh replaces it); docs/design.md says why it is vendored.
 ReDoc is not served: it would load from a CDN too.
 """
 

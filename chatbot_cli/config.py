@@ -132,6 +132,15 @@ class Settings(BaseSettings):
     keep_alive: int = Field(
         75, ge=1, le=3600, description="Seconds an idle client connection stays open"
     )
+    # Long enough for a slow network to send a few KB of headers, short enough that a client
+    # holding connections open without finishing a request frees them within seconds.
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's complete headers (from connecting, "
+        "or from a later request's first byte); then the connection is closed",
+    )
     # A client wakes up once per socket write, and on a small machine that CPU comes out of the
     # decode threads' share: holding fast tokens briefly cuts a streaming client's CPU by about
     # two thirds (figures in docs/design.md, "The

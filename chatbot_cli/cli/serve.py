@@ -127,6 +127,9 @@ def serve(
         [], "--cors-origin", help="Allow this browser origin (repeatable). Off by default."
     ),
     max_body_bytes: int | None = typer.Option(None, help="Request body cap in bytes."),
+    header_timeout: float | None = typer.Option(
+        None, help="Seconds a client has to send complete request headers (default 10)."
+    ),
     upstream_url: str | None = typer.Option(
         None, help="OpenAI-compatible server to forward to (with --engine openai)."
     ),
@@ -155,6 +158,7 @@ def serve(
         "no_auth": no_auth or None,
         "cors_origins": list(cors_origin) or None,
         "max_body_bytes": max_body_bytes,
+        "header_timeout": header_timeout,
         "upstream_url": upstream_url,
         "upstream_key": upstream_key,
         "warmup": warmup,
@@ -184,7 +188,12 @@ def serve(
 
     import uvicorn
 
+    from chatbot_cli.server import httpconn
+
+    # The protocol (here and in worker processes) reads its deadline from the environment.
+    os.environ[httpconn.ENV] = str(s.header_timeout)
     common: dict[str, Any] = {
+        "http": httpconn.IMPORT_PATH,
         "host": s.host,
         "port": s.port,
         "log_config": _log_config(s.log_level),
@@ -212,6 +221,10 @@ def serve(
     if s.api_key is not None:
         given["api_key"] = s.api_key
     os.environ.update(encode_env(given))
+    from chatbot_cli.server import workers as worker_processes
+
+    # Workers exit when this process dies, even by kill -9 (server/workers.py).
+    os.environ[worker_processes.ENV] = str(os.getpid())
     uvicorn.run(  # type: ignore[arg-type]
-        "chatbot_cli.server.app:app_from_env", factory=True, workers=workers, **common
+        worker_processes.FACTORY, factory=True, workers=workers, **common
     )

@@ -40,6 +40,7 @@ from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
 from chatbot_cli.graphql.mutations import Mutation
+from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
 
 log = logging.getLogger("chatbot.graphql")
@@ -48,6 +49,7 @@ MAX_DEPTH = 8
 MAX_ALIASES = 20
 MAX_TOKENS = 1000
 CACHE_SIZE = 256
+GRAPHQL_PATH = "/graphql"
 
 
 _BAD_VARIABLE = re.compile(r"^Variable '\$\w+' (has invalid value|got invalid value|of )")
@@ -192,7 +194,7 @@ class TextValidationCache(SchemaExtension):
         else:
             _validated.move_to_end(key)
         # A copy: error processing rewrites the list it is given in place.
-        ctx.pre_execution_errors = list(errors)
+        ctx.pre_execution_errors = [*errors, *operation_errors(ctx)]
         yield
 
 
@@ -223,6 +225,7 @@ def create_schema() -> strawberry.Schema:
             AliasLimit,
             RowLimit,
             TextValidationCache,
+            CountOperations,
         ],
     )
 
@@ -270,9 +273,13 @@ def create_graphql_router(
 ) -> GraphQLRouter[Any, Any]:
     """`context_getter` is a FastAPI dependency (the server's `deps.graphql_context`) giving the
     resolvers their database and owner; it must be `async def`, or FastAPI runs it in a worker
-    thread on every request."""
+    thread on every request.
+
+    The router owns its full path (not an include_router prefix): FastAPI keeps an included
+    route's own path as its template, and /metrics labels requests by that template."""
     return TodoGraphQLRouter(
         create_schema(),
+        path=GRAPHQL_PATH,
         context_getter=context_getter,
         graphql_ide=None,
         subscription_protocols=(),

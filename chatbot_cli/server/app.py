@@ -28,6 +28,7 @@ from chatbot_cli.server.deps import (
     graphql_context,
     require_owner,
 )
+from chatbot_cli.server.docs import install_docs
 from chatbot_cli.server.errors import install_error_handlers
 from chatbot_cli.server.health import DatabaseCheck
 from chatbot_cli.server.limits import RequestContextMiddleware
@@ -116,8 +117,11 @@ def create_app(
         description="OpenAI-compatible chat completions on a local GGUF model, and todos over "
         "GraphQL. Every /v1 and /graphql request needs `Authorization: Bearer <key>`.",
         lifespan=partial(lifespan, engine=engine, database=database),
+        docs_url=None,  # server/docs.py serves Swagger UI from the package instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
+    install_docs(app)
     install_error_handlers(app)
     if settings.cors_origins:
         # Credentials (cookies) are never allowed: auth is a bearer header, and '*' with
@@ -135,7 +139,6 @@ def create_app(
     app.include_router(openai_router)
     app.include_router(
         create_graphql_router(graphql_context),
-        prefix="/graphql",
         dependencies=[Depends(require_owner)],
     )
     install_metrics(app)

@@ -45,6 +45,29 @@ def _valid_request_id(value: bytes) -> str | None:
     return None
 
 
+def log_field(value: object, quoted: bool = False) -> str:
+    """`value` as one unambiguous access-log field: a client must not be able to start a new
+    line or fake the next field. Backslashes, double quotes and every character that is not
+    printable (controls, line and paragraph separators, format characters) become backslash
+    escapes; so do spaces, unless the field is `quoted` (a user agent is written "like this")."""
+    text = value if isinstance(value, str) else str(value)
+    special = '"\\' if quoted else ' "\\'
+    if text.isprintable() and not any(c in text for c in special):
+        escaped = text
+    else:
+        escaped = "".join(_escape(c) if c in special or not c.isprintable() else c for c in text)
+    if quoted:
+        return f'"{escaped}"'
+    return escaped or "-"
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -130,14 +153,17 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
-        # Never the key, never the prompt: only who (the owner name) and what route.
+        # Never the key, never the prompt: only who (the owner name), what route and which
+        # client. Every field a client chose is escaped, so one log record is one line.
         state: dict[str, Any] = scope.get("state") or {}
+        agent = next((v for k, v in scope.get("headers") or [] if k == b"user-agent"), None)
         access_log.info(
-            "%s %s %s %.1fms request_id=%s key=%s",
-            scope.get("method"),
-            scope.get("path"),
+            "%s %s %s %.1fms request_id=%s key=%s agent=%s",
+            log_field(scope.get("method", "")),
+            log_field(scope.get("path", "")),
             status,
             (time.perf_counter() - started) * 1000,
             request_id,
-            state.get("owner", "-"),
+            log_field(state.get("owner", "-")),
+            "-" if agent is None else log_field(agent.decode("latin-1"), quoted=True),
         )

@@ -32,6 +32,13 @@ class Metrics:
             ["route", "method", "status"],
             registry=self.registry,
         )
+        self.graphql = Counter(
+            "chatbot_graphql_operations",
+            "GraphQL operations by type (query, mutation; unknown when the document named none "
+            "that could run) and outcome (ok, or error when the response carries errors)",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
         self.completions = Counter(
             "chatbot_chat_completions",
             "Chat completion requests by outcome (stop, length, error code, cancelled)",
@@ -58,6 +65,9 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def graphql_operation(self, operation: str, outcome: str) -> None:
+        self.graphql.labels(operation=operation, outcome=outcome).inc()
 
     def first_token(self, stream: bool, seconds: float) -> None:
         self.ttft.labels(stream=_flag(stream)).observe(seconds)

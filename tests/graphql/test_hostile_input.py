@@ -182,3 +182,45 @@ def test_validation_errors_repeat_from_the_cache(gql_sqlite: GQL) -> None:
     assert "nope" in seen[0][0]["message"]
     status, payload = raw(gql_sqlite, json.dumps({"query": "{ todos { id } }"}).encode())
     assert status == 200 and payload == {"data": {"todos": []}}
+
+
+def post_operation(gql: GQL, query: str, **extra: object) -> tuple[int, dict]:
+    body = json.dumps({"query": query, **extra}).encode()
+    status, payload = raw(gql, body)
+    assert isinstance(payload, dict)
+    return status, payload
+
+
+TWO_OPERATIONS = 'mutation B { createTodo(title: "sneaky") { id } } query A { todos { id } }'
+
+
+def test_two_operations_without_a_name_run_nothing(gql_sqlite: GQL) -> None:
+    # The GraphQL spec's GetOperation: with no operationName, a document must hold exactly one.
+    for document in (TWO_OPERATIONS, "query A { todos { id } } query C { todos { title } }"):
+        status, payload = post_operation(gql_sqlite, document)
+        assert status == 200 and payload.get("data") is None, payload
+        (error,) = payload["errors"]
+        assert error["extensions"]["code"] == "OPERATION_RESOLUTION_FAILURE"
+        assert "operationName" in error["message"]
+    response = gql_sqlite.client.get("/graphql", params={"query": TWO_OPERATIONS}, headers=AUTH)
+    assert response.status_code < 500 and response.json()["errors"], response.text
+    assert gql_sqlite.run(db_todos.list_todos, "default") == []
+
+
+def test_named_operation_of_several_runs_that_one(gql_sqlite: GQL) -> None:
+    status, payload = post_operation(gql_sqlite, TWO_OPERATIONS, operationName="A")
+    assert (status, payload) == (200, {"data": {"todos": []}})
+    status, payload = post_operation(gql_sqlite, TWO_OPERATIONS, operationName="B")
+    assert status == 200 and payload["data"]["createTodo"]["id"], payload
+    assert [t.title for t in gql_sqlite.run(db_todos.list_todos, "default")] == ["sneaky"]
+    # One operation, named or not, needs no operationName (the seed's examples send none).
+    status, payload = post_operation(gql_sqlite, "query Only { todos { title } }")
+    assert payload == {"data": {"todos": [{"title": "sneaky"}]}}
+
+
+def test_unknown_operation_name_is_a_client_error(gql_sqlite: GQL) -> None:
+    status, payload = post_operation(gql_sqlite, TWO_OPERATIONS, operationName="Nope")
+    assert 200 <= status < 500, payload
+    (error,) = payload["errors"]
+    assert error["extensions"]["code"], error
+    assert gql_sqlite.run(db_todos.list_todos, "default") == []

@@ -4,8 +4,9 @@
 `Schema._schema` and relies on Strawberry skipping its own validation once an extension has set
 `pre_execution_errors`; `DepthLimit`/`AliasLimit` build the limiters' rules once and call
 `AddValidationRules.__init__` directly; `TodoGraphQLRouter` overrides `run` and `parse_http_body`
-of Strawberry's view. Strawberry is pinned in pyproject.toml; these tests fail when an upgrade
-renames or changes any of it, instead of an override or the cache silently stopping to apply.
+of Strawberry's view; graphql/operations.py reads `ExecutionContext._provided_operation_name`.
+Strawberry is pinned in pyproject.toml; these tests fail when an upgrade renames or changes any
+of it, instead of an override, the cache or the operation check silently stopping to apply.
 """
 
 from __future__ import annotations
@@ -88,3 +89,24 @@ def test_validation_runs_once_per_query_text(monkeypatch: pytest.MonkeyPatch) ->
     assert calls == {"ours": 1, "strawberry": 0}
     bad = asyncio.run(schema.execute("{ nope }"))
     assert bad.errors and bad.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_strawberry_still_keeps_the_provided_operation_name() -> None:
+    """graphql/operations.py reads ExecutionContext._provided_operation_name (strawberry has no
+    public way to tell "no operationName" from "the first operation's name"): this fails when
+    strawberry renames it, before the check silently stops working."""
+    from graphql import parse
+    from strawberry.types.graphql import OperationType
+
+    document = 'mutation B { createTodo(title: "x") { id } } query A { todos { id } }'
+    schema = ours.create_schema()
+    for provided in (None, "A"):
+        ctx = ExecutionContext(
+            query=document,
+            schema=schema,
+            allowed_operations=[OperationType.QUERY],
+            provided_operation_name=provided,
+            graphql_document=parse(document),
+        )
+        assert ctx._provided_operation_name == provided
+        assert ctx.operation_name == (provided or "B")  # the fallback the check works around

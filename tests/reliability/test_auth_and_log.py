@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -86,7 +87,11 @@ def test_access_log_has_who_and_what_never_key_or_prompt(module_server: LiveServ
     )
     assert refused.status_code == 401
 
-    log = module_server.log()
+    # The access log is written after the response is sent: wait for the last request's line.
+    deadline = time.monotonic() + 5
+    while f"request_id={request_id}-bad" not in (log := module_server.log()):
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.05)
     line = re.compile(
         rf"POST {re.escape(CHAT)} 200 \d+(\.\d+)?ms request_id={request_id} key=logged\b"
     )

@@ -9,12 +9,11 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, workers_of
 from tests.scale.pgcluster import fresh_database, run_admin
 
 pytestmark = pytest.mark.e2e
@@ -28,23 +27,6 @@ def database_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
     # As a flag: `serve` must hand it on to the worker processes.
     for url in fresh_database():
         yield ["--database-url", url]
-
-
-def workers_of(pid: int) -> list[int]:
-    """uvicorn's worker processes: children of the server started with multiprocessing spawn."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 @contextmanager

@@ -105,3 +105,39 @@ def test_metrics_end_to_end(server: LiveServer) -> None:
     assert value(after, "chatbot_engine_slots") >= 1
     assert value(after, "chatbot_engine_busy_slots") == 0
     assert value(after, "chatbot_engine_queue_depth") == 0
+
+
+@pytest.mark.e2e
+def test_graphql_counted_under_its_route_and_operation_type(server: LiveServer) -> None:
+    before = httpx.get(server.url + "/metrics").text
+    url, headers = server.url + "/graphql", server.headers
+    assert httpx.post(url, json={"query": "{ todos { id } }"}, headers=headers).status_code == 200
+    assert httpx.get(url, params={"query": "{ todos { id } }"}, headers=headers).status_code == 200
+    made = httpx.post(
+        url, json={"query": 'mutation { createTodo(title: "m") { id } }'}, headers=headers
+    )
+    assert made.status_code == 200 and "errors" not in made.json()
+    failed = httpx.post(url, json={"query": "{ todo(id: 999999) { id } }"}, headers=headers)
+    assert failed.status_code == 200 and failed.json()["errors"]
+    garbled = httpx.post(url, json={"query": "{ todos {"}, headers=headers)
+    assert garbled.json()["errors"]
+    two = httpx.post(
+        url, json={"query": "query A { todos { id } } query B { todos { id } }"}, headers=headers
+    )
+    assert two.json()["errors"]
+    assert httpx.post(url, json={"query": "{ todos { id } }"}).status_code == 401
+    after = httpx.get(server.url + "/metrics").text
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    requests = "chatbot_http_requests_total"
+    assert delta(requests, route="/graphql", method="POST", status="200") == 5
+    assert delta(requests, route="/graphql", method="GET", status="200") == 1
+    assert delta(requests, route="/graphql", method="POST", status="401") == 1
+    assert delta(requests, route="<unmatched>", method="POST", status="200") == 0
+    operations = "chatbot_graphql_operations_total"
+    assert delta(operations, operation="query", outcome="ok") == 2
+    assert delta(operations, operation="mutation", outcome="ok") == 1
+    assert delta(operations, operation="query", outcome="error") == 1
+    assert delta(operations, operation="unknown", outcome="error") == 2

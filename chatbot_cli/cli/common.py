@@ -44,8 +44,11 @@ def settings(**overrides: Any) -> Settings:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr, then exit non-zero. Never a traceback."""
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+    """One line on stderr, then exit non-zero. Never a traceback. The message may quote the
+    server or a model, so its control characters are made visible."""
+    from chatbot_cli.cli.sanitize import one_line
+
+    sys.stderr.write(f"Error: {one_line(message)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 

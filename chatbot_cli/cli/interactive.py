@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatbot_cli.cli.sanitize import one_line
 from chatbot_cli.cli.turn import explain, run_turn, save_log, show_answer, usage_line
 
 if TYPE_CHECKING:
@@ -81,12 +82,12 @@ class Session:
             answer = run_turn(self.client, self.opts, self.conversation.messages, self.tty)
         except ChatbotError as exc:
             self.conversation.pop_last_user()
-            message = " ".join(explain(self.client, exc).message.split())
+            message = one_line(explain(self.client, exc).message)
             sys.stderr.write(f"Error: {message}\n")
             sys.stderr.flush()
             return
         if not self.opts.stream and not answer.interrupted:
-            show_answer(answer, self.tty)
+            show_answer(answer, self.tty, self.opts.raw)
         if answer.interrupted:
             sys.stderr.write("(answer cancelled)\n")
         if answer.text:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from chatbot_cli.cli.sanitize import for_terminal
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.live import Live
@@ -68,12 +70,15 @@ def stable_prefix_end(text: str) -> int:
 
 
 class PlainRenderer:
-    """Raw text, written and flushed as it arrives; ends with a newline so shells stay tidy.
+    """Plain text, written and flushed as it arrives; ends with a newline so shells stay tidy.
 
+    Control characters are made visible (`sanitize.for_terminal`) unless `raw`: a pipe often
+    ends on a terminal anyway (`| less -R`, `| tee`). `text` is always what the model sent.
     Nothing at all is written when nothing arrived, so an error leaves stdout empty."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, raw: bool = False) -> None:
         self.out = out
+        self.raw = raw
         self.text = ""
 
     def __enter__(self) -> PlainRenderer:
@@ -81,7 +86,7 @@ class PlainRenderer:
 
     def feed(self, delta: str) -> None:
         self.text += delta
-        self.out.write(delta)
+        self.out.write(delta if self.raw else for_terminal(delta))
         self.out.flush()
 
     def __exit__(self, *exc: object) -> None:
@@ -119,13 +124,16 @@ class _Tail:
 
 
 class MarkdownRenderer:
-    """Rich `Live` Markdown; the final rendering stays on screen when the answer ends."""
+    """Rich `Live` Markdown; the final rendering stays on screen when the answer ends.
+
+    `text` is what the model sent; what is drawn has its control characters made visible."""
 
     def __init__(self, console: Console, refresh_per_second: float = REFRESH_PER_SECOND) -> None:
         self.console = console
         self.refresh_per_second = refresh_per_second
         self.text = ""
-        self._committed = 0  # chars of self.text already printed above the live region
+        self._shown = ""  # self.text made safe for the terminal
+        self._committed = 0  # chars of self._shown already printed above the live region
         self._tail = _Tail()
         self._live: Live | None = None
         self.parses = 0  # blocks committed; lets tests check we do not re-parse everything
@@ -146,7 +154,9 @@ class MarkdownRenderer:
 
     def feed(self, delta: str) -> None:
         self.text += delta
-        pending = self.text[self._committed :]
+        delta = for_terminal(delta)
+        self._shown += delta
+        pending = self._shown[self._committed :]
         # A block can only become finished when a line ends or the next line gets its first
         # character; skipping the scan otherwise keeps long code blocks linear.
         line_start = pending.rfind("\n") + 1
@@ -173,7 +183,7 @@ class MarkdownRenderer:
 
 def print_markdown(console: Console, text: str) -> None:
     """A finished answer (--no-stream) on a terminal."""
-    console.print(markdown(text))
+    console.print(markdown(for_terminal(text)))
 
 
 def make_console(out: TextIO) -> Console:

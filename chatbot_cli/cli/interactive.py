@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from chatbot_cli.cli.sanitize import one_line
 from chatbot_cli.cli.turn import explain, run_turn, save_log, show_answer, usage_line
+from chatbot_cli.perms import private_dir, private_file
 
 if TYPE_CHECKING:
     from chatbot_cli.cli.turn import TurnOptions
@@ -106,8 +107,8 @@ class Session:
 
         history: FileHistory | InMemoryHistory
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            history = FileHistory(str(self.data_dir / HISTORY_NAME))
+            # The history holds the user's prompts: 0600 in a 0700 dir before the first write.
+            history = FileHistory(str(private_file(private_dir(self.data_dir) / HISTORY_NAME)))
         except OSError:
             history = InMemoryHistory()
         prompt: PromptSession[str] = PromptSession(history=history)

@@ -14,6 +14,7 @@ import typer
 
 from chatbot_cli._precedence import encode_env
 from chatbot_cli.cli.common import fail, handle_errors, settings
+from chatbot_cli.perms import private_dir
 
 if TYPE_CHECKING:
     from chatbot_cli.config import Settings
@@ -180,7 +181,7 @@ def serve(
                     f"Generated an API key and stored it in {written} (mode 0600). "
                     "`chatbot` commands on this machine use it automatically.\n"
                 )
-    Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(s.data_dir))
 
     import uvicorn
 

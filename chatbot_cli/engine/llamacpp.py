@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.special_tokens import Neutralizer
 from chatbot_cli.errors import (
     ChatbotError,
     ConfigError,
@@ -70,6 +71,7 @@ class LlamaCppEngine:
         self._server: Any = None
         self._sock_dir: Path | None = None
         self._gate = SlotGate(settings.parallel, settings.queue_size)
+        self._neutralizer = Neutralizer(())  # the model's special strings, read in _load
         self._jobs: set[_Job] = set()
         self._jobs_lock = threading.Lock()
         self._closed = False
@@ -110,6 +112,10 @@ class LlamaCppEngine:
         import xllamacpp as xlc
 
         s = self._settings
+        try:
+            self._neutralizer = Neutralizer.for_model(Path(str(self._model.path)))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Could not read model {self._model.path}: {exc}") from exc
         params = xlc.CommonParams()
         params.model.path = str(self._model.path)
         params.n_parallel = s.parallel
@@ -193,7 +199,8 @@ class LlamaCppEngine:
         find_model(model, self.models)
         if self._closed or self._server is None:
             raise EngineFailure("The engine is not running")
-        body = request.openai_body()
+        # Special-token strings in messages must stay text (see engine/special_tokens.py).
+        body = self._neutralizer.body(request.openai_body())
         granted = await self._gate.acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

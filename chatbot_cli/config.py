@@ -30,6 +30,7 @@ from chatbot_cli.paths import (  # noqa: F401 - re-exported
     DEFAULT_URL,
     config_path,
     default_data_dir,
+    url_problem,
 )
 
 SECRET_FIELDS = frozenset({"api_key", "upstream_key"})
@@ -150,6 +151,9 @@ class Settings(BaseSettings):
     @field_validator("url", "upstream_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
+        problem = url_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
         return v.rstrip("/") if v else v
 
     @classmethod

@@ -67,13 +67,32 @@ class Session:
             self.conversation.set_system(arg or None)
             self.say(f"System message set: {arg}" if arg else "System message removed.")
         elif name == "/model":
-            if arg:
+            problem = self.unknown_model(arg) if arg else None
+            if problem:
+                sys.stderr.write(f"Error: {one_line(problem)}\n")
+            elif arg:
                 self.opts.model = arg
                 self.conversation.model = arg
             self.say(f"Model: {self.opts.model}")
         else:
             self.say(f"Unknown command {name}; /help lists them.")
         return False
+
+    def unknown_model(self, model: str) -> str | None:
+        """Why `model` cannot be switched to, checked with the server now rather than failing
+        the next message; None if it is served ("default" always is)."""
+        from chatbot_cli.cli.turn import DEFAULT_MODEL
+        from chatbot_cli.errors import ChatbotError
+
+        if model == DEFAULT_MODEL:
+            return None
+        try:
+            ids = [str(m.get("id")) for m in self.client.models()]
+        except ChatbotError as exc:
+            return f"Cannot check model '{model}': {exc.message}"
+        if model in ids:
+            return None
+        return f"The model '{model}' does not exist. Available models: {', '.join(ids) or 'none'}."
 
     def ask(self, text: str) -> None:
         from chatbot_cli.errors import ChatbotError

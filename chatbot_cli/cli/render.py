@@ -9,8 +9,10 @@ blocks also keeps the live region small, so answers taller than the terminal scr
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
 from chatbot_cli.cli.sanitize import for_terminal
 
@@ -136,11 +138,14 @@ class MarkdownRenderer:
         self._committed = 0  # chars of self._shown already printed above the live region
         self._tail = _Tail()
         self._live: Live | None = None
+        self._echo: _EchoOff | None = None
         self.parses = 0  # blocks committed; lets tests check we do not re-parse everything
 
     def __enter__(self) -> MarkdownRenderer:
         from rich.live import Live
 
+        self._echo = _EchoOff(self.console.file)
+        self._echo.__enter__()
         self._live = Live(
             self._tail,
             console=self.console,
@@ -175,10 +180,58 @@ class MarkdownRenderer:
         self.console.print()
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            # stop() draws the tail one last time, in full even if taller than the screen.
-            self._live.stop()
-            self._live = None
+        try:
+            if self._live is not None:
+                # stop() draws the tail one last time, in full even if taller than the screen.
+                self._live.stop()
+                self._live = None
+        finally:
+            if self._echo is not None:
+                self._echo.__exit__()
+                self._echo = None
+
+
+class _EchoOff:
+    """The terminal's echo off while the live region is on screen.
+
+    Rich pads every line of the region to the full width and moves the cursor up by the number
+    of lines it drew to redraw it. Anything the terminal echoes in between (`^C` for Ctrl-C,
+    keys typed ahead) lands after a full-width line, wraps, and moves the cursor a line down:
+    the next redraw then starts a line too low and the last line stays on screen twice. Typed
+    keys are still read later (by the REPL's next prompt, or the shell); only their echo waits.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+        try:
+            import termios
+
+            fd = out.fileno()
+            if os.isatty(fd):
+                self._saved = termios.tcgetattr(fd)
+                self._fd = fd
+        except (ImportError, OSError, ValueError):
+            pass  # not a terminal (or no termios): nothing is echoed into our output
+
+    def __enter__(self) -> None:
+        if self._fd is None or self._saved is None:
+            return
+        import termios
+
+        quiet = list(self._saved)
+        quiet[3] &= ~termios.ECHO  # lflag
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is None or self._saved is None:
+            return
+        import termios
+
+        # TCSANOW, not TCSAFLUSH: keys typed meanwhile stay in the input queue.
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
 
 
 def print_markdown(console: Console, text: str) -> None:

@@ -133,11 +133,16 @@ def usage_line(usage: dict[str, Any] | None) -> str:
 
 
 def explain(client: Client, exc: ChatbotError) -> ChatbotError:
-    """The error with what the user needs to fix it (for an unknown model, the ids there are),
-    as a new error: errors are never changed once raised."""
+    """The error with what the user needs to fix it (for an unknown model, the ids there are:
+    our server already says them, other OpenAI-compatible servers may not), as a new error:
+    errors are never changed once raised."""
     from chatbot_cli.errors import ChatbotError, NotFound
 
-    if isinstance(exc, NotFound) and (exc.code == "model_not_found" or exc.param == "model"):
+    if (
+        isinstance(exc, NotFound)
+        and (exc.code == "model_not_found" or exc.param == "model")
+        and "Available models:" not in exc.message
+    ):
         try:
             ids = [str(m.get("id")) for m in client.models()]
         except ChatbotError:

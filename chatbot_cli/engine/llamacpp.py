@@ -127,7 +127,12 @@ class LlamaCppEngine:
         # stream slower and batched decode no faster.
         params.cpuparams.n_threads = s.threads
         params.cpuparams_batch.n_threads = s.threads
-        params.verbosity = 3 if s.log_level.lower() == "debug" else 1
+        # llama.cpp's server logs straight to the process's stderr in its own format from its
+        # own thread, and xllamacpp offers no callback to route it through `logging`. Every
+        # error it reports also reaches us as a result (and so a response and our log line),
+        # so its own lines are off (-1) unless debugging, when they are the detail wanted.
+        debug = s.log_level.lower() == "debug"
+        params.verbosity = 3 if debug else -1
         # llama.cpp's host-side prompt cache is large by default. Each slot already keeps its
         # last prompt in the KV cache and a follow-up turn is routed back to it, so the extra
         # copy only pays off with more live conversations than slots: off unless configured.
@@ -157,7 +162,8 @@ class LlamaCppEngine:
                 self._server = xlc.Server(params)
         except Exception as exc:
             self._remove_sock_dir()
-            raise ConfigError(f"Could not load model {self._model.path}: {exc}") from exc
+            more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
+            raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
 
     async def close(self) -> None:
         if self._closed:

@@ -103,7 +103,9 @@ class PlainRenderer:
 def markdown(text: str) -> Markdown:
     from rich.markdown import Markdown
 
-    return Markdown(text, code_theme=CODE_THEME)
+    # hyperlinks=False: a link shows its target, `text (url)`; as a terminal hyperlink (OSC 8)
+    # the target is hidden behind the text, which is what a prompt injection would want.
+    return Markdown(text, code_theme=CODE_THEME, hyperlinks=False)
 
 
 class _Tail:

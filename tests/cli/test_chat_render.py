@@ -175,3 +175,11 @@ def test_plain_renderer_shows_control_sequences_unless_raw() -> None:
     with PlainRenderer(buf, raw=True) as renderer:
         feed_in_pieces(renderer, HOSTILE, size=2)
     assert buf.getvalue() == HOSTILE
+
+
+def test_markdown_links_show_their_target() -> None:
+    buf = io.StringIO()
+    render.print_markdown(terminal_console(buf), "Read [the docs](http://evil.example/x).")
+    out = buf.getvalue()
+    assert "\x1b]8;" not in out  # no terminal hyperlink hiding where it goes
+    assert "http://evil.example/x" in out

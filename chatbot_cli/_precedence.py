@@ -26,7 +26,7 @@ ENV_PREFIX = "CHATBOT_"
 Layer = Literal["flag", "env", "file"]
 
 # What reading the TOML file can raise besides FileNotFoundError (which means "no file").
-FILE_ERRORS = (OSError, tomllib.TOMLDecodeError)
+FILE_ERRORS = (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError)
 
 
 def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -20,7 +20,6 @@ from chatbot_cli.auth import bearer_headers
 from chatbot_cli.errors import (
     AuthenticationFailed,
     ChatbotError,
-    InvalidRequest,
     Unreachable,
     from_envelope,
     from_graphql_errors,
@@ -210,7 +209,7 @@ class Client:
         try:
             body = response.json()
         except ValueError:
-            raise InvalidRequest("The server sent a response that is not JSON.") from None
+            raise ChatbotError("The server sent a response that is not JSON.") from None
         errors = body.get("errors")
         if errors:
             raise from_graphql_errors(errors, "GraphQL error")

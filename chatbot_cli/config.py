@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from chatbot_cli.paths import (  # noqa: F401 - re-exported
     DEFAULT_URL,
     config_path,
     default_data_dir,
+    url_problem,
 )
 
 SECRET_FIELDS = frozenset({"api_key", "upstream_key"})
@@ -55,7 +57,7 @@ class _Layers(PydanticBaseSettingsSource):
         try:
             found = resolve(fields, self._flags)
         except FILE_ERRORS as exc:
-            raise ConfigError(f"Cannot read the config file {config_path()}: {exc}") from None
+            raise config_file_error(config_path(), exc) from None
         values: dict[str, Any] = {}
         for name, (layer, value) in found.items():
             if layer == "env" and self.field_is_complex(fields[name]):
@@ -158,6 +160,9 @@ class Settings(BaseSettings):
     @field_validator("url", "upstream_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
+        problem = url_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
         return v.rstrip("/") if v else v
 
     @classmethod
@@ -213,7 +218,8 @@ def redact_url(url: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings; `overrides` are command-line flags (None means "not given")."""
+    """Build settings; `overrides` are command-line flags (None means "not given").
+    ConfigError (one line naming the file) if the config file cannot be read."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -224,6 +230,27 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         return {}
+    except FILE_ERRORS as exc:
+        raise config_file_error(path, exc) from None
+
+
+_TOML_WHERE = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def config_file_error(path: Path, exc: Exception) -> ConfigError:
+    """The one line a user sees for a config file that cannot be read: the file, for bad TOML
+    the line and column (`path:line:column`, as compilers print it), and the way out."""
+    fix = "fix or delete that line in an editor, or remove the file to start over"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        match = _TOML_WHERE.match(str(exc))
+        if match:
+            where = f"{path}:{match['line']}:{match['col']}"
+            return ConfigError(f"{where}: invalid TOML: {match['msg']}; {fix}.")
+        return ConfigError(f"{path}: invalid TOML: {exc}; {fix}.")
+    if isinstance(exc, UnicodeDecodeError):
+        return ConfigError(f"{path}: not UTF-8 (byte {exc.start}); fix it, or remove the file.")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(f"Cannot read the config file {path}: {reason}.")
 
 
 def write_config_values(values: dict[str, Any], path: Path | None = None) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_cli.errors import ConversationLogError
+from chatbot_cli.perms import private_dir
 
 LOG_NAME = "last_conversation.json"
 LOG_VERSION = 1
@@ -105,7 +106,7 @@ def load_last(data_dir: Path) -> Conversation:
 
 def save_last(data_dir: Path, conversation: Conversation) -> Path:
     path = log_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -83,6 +83,7 @@ class InvalidRequest(ChatbotError):
     status = 400
     type = "invalid_request_error"
     code = "invalid_request"
+    exit_code = 2  # the caller's input was refused: bad usage, in the CLI's table
 
 
 class ContextLengthExceeded(InvalidRequest):

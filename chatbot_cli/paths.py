@@ -27,3 +27,19 @@ def default_data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a server URL (it needs http:// or https:// and a host), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as exc:
+        return f"'{url}' is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"'{url}' must start with http:// or https://"
+    if not parts.hostname:
+        return f"'{url}' names no host"
+    return None

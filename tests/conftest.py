@@ -34,6 +34,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny.gguf")
 
 
+@pytest.fixture(scope="session")
+def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with ChatML's turn markers as special tokens, as real chat models have."""
+    from tests.tinymodel import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "chat.gguf", chat_tokens=True)
+
+
 @pytest.fixture
 def start_server(tmp_path: Path, tiny_model: Path) -> Iterator[Callable[..., LiveServer]]:
     """Factory: start a real `chatbot serve` on a free loopback port (tiny model by default)."""

@@ -87,3 +87,23 @@ def test_invalid_value_is_rejected() -> None:
 )
 def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_a_config_file_that_is_not_toml_is_one_config_error() -> None:
+    from chatbot_cli.errors import ConfigError
+
+    config_path().write_text('url = "http://x"\nthis is = not toml [\n')
+    for load in (load_settings, read_config_file):
+        with pytest.raises(ConfigError) as caught:
+            load()
+        assert caught.value.exit_code == 2
+        assert caught.value.message.startswith(f"{config_path()}:2:6: invalid TOML: Expected '='")
+        assert "\n" not in caught.value.message
+
+
+def test_a_config_file_that_is_not_utf8_is_one_config_error() -> None:
+    from chatbot_cli.errors import ConfigError
+
+    config_path().write_bytes(b"url = '\xff'\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings()

@@ -26,7 +26,13 @@ WORDS = [
 ]  # fmt: skip
 
 # SentencePiece token types.
-NORMAL, UNKNOWN, CONTROL, BYTE = 1, 2, 3, 6
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, BYTE = 1, 2, 3, 4, 6
+
+# ChatML's turn markers as control tokens (what SmolLM2 has), for `chat_tokens=True`; plus a
+# user-defined token the template uses and one it does not.
+CHAT_TOKENS = [("<|im_start|>", CONTROL), ("<|im_end|>", CONTROL), ("<|endoftext|>", CONTROL)]
+CHAT_TOKENS += [("<tool>", USER_DEFINED), ("<note>", USER_DEFINED)]
+TOOL_TEMPLATE = "{% if tools %}<tool>{% endif %}"
 
 EMBED = 64
 LAYERS = 2
@@ -34,11 +40,15 @@ HEADS = 4
 FFN = 128
 
 
-def _vocab() -> tuple[list[str], list[float], list[int], list[bool]]:
+def _vocab(chat_tokens: bool = False) -> tuple[list[str], list[float], list[int], list[bool]]:
     """Tokens, scores, types, and whether each token may be generated."""
     tokens = ["<unk>", "<s>", "</s>"]
     types = [UNKNOWN, CONTROL, CONTROL]
     allowed = [False, False, False]
+    if chat_tokens:
+        tokens += [text for text, _ in CHAT_TOKENS]
+        types += [kind for _, kind in CHAT_TOKENS]
+        allowed += [False] * len(CHAT_TOKENS)
     printable = set(range(0x20, 0x7F))
     for b in range(256):
         tokens.append(f"<0x{b:02X}>")
@@ -59,13 +69,20 @@ def _vocab() -> tuple[list[str], list[float], list[int], list[bool]]:
 
 
 def write_tiny_model(
-    path: Path, *, version: int = 3, context_length: int = 2048, seed: int = 1234
+    path: Path,
+    *,
+    version: int = 3,
+    context_length: int = 2048,
+    seed: int = 1234,
+    chat_tokens: bool = False,
 ) -> Path:
     """Write the model to `path` and return it. `version=2` patches the GGUF header version
-    (bytes 4-7) for the ctransformers header check; the layout is otherwise the same."""
+    (bytes 4-7) for the ctransformers header check; the layout is otherwise the same.
+    `chat_tokens=True` adds ChatML's turn markers as special tokens (`CHAT_TOKENS`), as real
+    chat models have them; the default vocabulary (and so the generated text) stays as it was."""
     import gguf
 
-    tokens, scores, types, allowed = _vocab()
+    tokens, scores, types, allowed = _vocab(chat_tokens)
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)
 
@@ -93,7 +110,7 @@ def write_tiny_model(
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
-    writer.add_chat_template(CHATML_TEMPLATE)
+    writer.add_chat_template(CHATML_TEMPLATE + (TOOL_TEMPLATE if chat_tokens else ""))
 
     # Dimension 0 of the residual stream is a large constant (every embedding has it and no
     # layer writes to it), so after the final norm it is a fixed positive value: a strongly

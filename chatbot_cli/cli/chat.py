@@ -79,6 +79,12 @@ def chat(
         False, "--json", help="Print the whole chat.completion JSON object (for scripts)."
     ),
     usage: bool = typer.Option(False, "--usage", help="Print token counts on stderr afterwards."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="In a pipe, print the answer's control characters (escape sequences) as sent; by "
+        "default they are made visible. A terminal always gets them made visible.",
+    ),
     cont: bool = typer.Option(
         False, "-c", "--continue", help="Continue the last conversation of this machine."
     ),
@@ -104,6 +110,7 @@ def chat(
         seed=seed,
         stream=not (no_stream or json_out),
         usage=usage,
+        raw=raw,
     )
     try:
         stdin_text = read_stdin()
@@ -146,7 +153,7 @@ def chat(
 
                 print_json(answer.response)
             else:
-                show_answer(answer, tty)
+                show_answer(answer, tty, raw)
         if answer.text:
             conversation.add("assistant", answer.text)
             if not no_log:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import typer
 
-from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL
+from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL, url_problem
 
 if TYPE_CHECKING:
     from chatbot_cli.client import Client
@@ -40,12 +40,15 @@ def settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "config"
-        fail(f"Invalid setting '{where}': {first.get('msg')}", 2)
+        fail(f"Invalid setting '{where}': {str(first.get('msg')).removeprefix('Value error, ')}", 2)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr, then exit non-zero. Never a traceback."""
-    sys.stderr.write(f"Error: {' '.join(message.split())}\n")
+    """One line on stderr, then exit non-zero. Never a traceback. The message may quote the
+    server or a model, so its control characters are made visible."""
+    from chatbot_cli.cli.sanitize import one_line
+
+    sys.stderr.write(f"Error: {one_line(message)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 
@@ -82,7 +85,7 @@ def client_config(url: str | None = None, api_key: str | None = None) -> dict[st
         name: found[name][1] if name in found else default
         for name, default in _CLIENT_DEFAULTS.items()
     }
-    if not isinstance(values["url"], str) or not values["url"]:
+    if not isinstance(values["url"], str) or url_problem(values["url"]):
         return None
     if values["api_key"] is not None and not isinstance(values["api_key"], str):
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from chatbot_cli.cli.common import HELP_MARKUP, fail, print_json, settings
+from chatbot_cli.cli.common import HELP_MARKUP, fail, handle_errors, print_json, settings
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
@@ -64,8 +64,10 @@ def set_(
     value: str = typer.Argument(..., help="New value (cors_origins: comma-separated)."),
 ) -> None:
     """Store KEY = VALUE in the config file (created mode 0600)."""
-    from chatbot_cli.config import SECRET_FIELDS, write_config_values
+    from chatbot_cli.config import SECRET_FIELDS, read_config_file, write_config_values
 
+    with handle_errors():
+        read_config_file()  # a file that cannot be read is named, never overwritten
     stored = _coerce(key, value)
     path = write_config_values({key: stored})
     shown = "********" if key in SECRET_FIELDS else stored
@@ -81,7 +83,8 @@ def unset(key: str = typer.Argument(..., help="Setting name to remove from the f
 
     from chatbot_cli.config import config_path, read_config_file
 
-    data = read_config_file()
+    with handle_errors():
+        data = read_config_file()
     if key not in data:
         fail(f"'{key}' is not set in {config_path()}", 1)
     del data[key]

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatbot_cli.cli.sanitize import one_line
 from chatbot_cli.cli.turn import explain, run_turn, save_log, show_answer, usage_line
+from chatbot_cli.perms import private_dir, private_file
 
 if TYPE_CHECKING:
     from chatbot_cli.cli.turn import TurnOptions
@@ -65,13 +67,32 @@ class Session:
             self.conversation.set_system(arg or None)
             self.say(f"System message set: {arg}" if arg else "System message removed.")
         elif name == "/model":
-            if arg:
+            problem = self.unknown_model(arg) if arg else None
+            if problem:
+                sys.stderr.write(f"Error: {one_line(problem)}\n")
+            elif arg:
                 self.opts.model = arg
                 self.conversation.model = arg
             self.say(f"Model: {self.opts.model}")
         else:
             self.say(f"Unknown command {name}; /help lists them.")
         return False
+
+    def unknown_model(self, model: str) -> str | None:
+        """Why `model` cannot be switched to, checked with the server now rather than failing
+        the next message; None if it is served ("default" always is)."""
+        from chatbot_cli.cli.turn import DEFAULT_MODEL
+        from chatbot_cli.errors import ChatbotError
+
+        if model == DEFAULT_MODEL:
+            return None
+        try:
+            ids = [str(m.get("id")) for m in self.client.models()]
+        except ChatbotError as exc:
+            return f"Cannot check model '{model}': {exc.message}"
+        if model in ids:
+            return None
+        return f"The model '{model}' does not exist. Available models: {', '.join(ids) or 'none'}."
 
     def ask(self, text: str) -> None:
         from chatbot_cli.errors import ChatbotError
@@ -81,12 +102,12 @@ class Session:
             answer = run_turn(self.client, self.opts, self.conversation.messages, self.tty)
         except ChatbotError as exc:
             self.conversation.pop_last_user()
-            message = " ".join(explain(self.client, exc).message.split())
+            message = one_line(explain(self.client, exc).message)
             sys.stderr.write(f"Error: {message}\n")
             sys.stderr.flush()
             return
         if not self.opts.stream and not answer.interrupted:
-            show_answer(answer, self.tty)
+            show_answer(answer, self.tty, self.opts.raw)
         if answer.interrupted:
             sys.stderr.write("(answer cancelled)\n")
         if answer.text:
@@ -105,8 +126,8 @@ class Session:
 
         history: FileHistory | InMemoryHistory
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            history = FileHistory(str(self.data_dir / HISTORY_NAME))
+            # The history holds the user's prompts: 0600 in a 0700 dir before the first write.
+            history = FileHistory(str(private_file(private_dir(self.data_dir) / HISTORY_NAME)))
         except OSError:
             history = InMemoryHistory()
         prompt: PromptSession[str] = PromptSession(history=history)

@@ -9,8 +9,12 @@ blocks also keeps the live region small, so answers taller than the terminal scr
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
+
+from chatbot_cli.cli.sanitize import for_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
@@ -68,12 +72,15 @@ def stable_prefix_end(text: str) -> int:
 
 
 class PlainRenderer:
-    """Raw text, written and flushed as it arrives; ends with a newline so shells stay tidy.
+    """Plain text, written and flushed as it arrives; ends with a newline so shells stay tidy.
 
+    Control characters are made visible (`sanitize.for_terminal`) unless `raw`: a pipe often
+    ends on a terminal anyway (`| less -R`, `| tee`). `text` is always what the model sent.
     Nothing at all is written when nothing arrived, so an error leaves stdout empty."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, raw: bool = False) -> None:
         self.out = out
+        self.raw = raw
         self.text = ""
 
     def __enter__(self) -> PlainRenderer:
@@ -81,7 +88,7 @@ class PlainRenderer:
 
     def feed(self, delta: str) -> None:
         self.text += delta
-        self.out.write(delta)
+        self.out.write(delta if self.raw else for_terminal(delta))
         self.out.flush()
 
     def __exit__(self, *exc: object) -> None:
@@ -96,7 +103,9 @@ class PlainRenderer:
 def markdown(text: str) -> Markdown:
     from rich.markdown import Markdown
 
-    return Markdown(text, code_theme=CODE_THEME)
+    # hyperlinks=False: a link shows its target, `text (url)`; as a terminal hyperlink (OSC 8)
+    # the target is hidden behind the text, which is what a prompt injection would want.
+    return Markdown(text, code_theme=CODE_THEME, hyperlinks=False)
 
 
 class _Tail:
@@ -119,20 +128,26 @@ class _Tail:
 
 
 class MarkdownRenderer:
-    """Rich `Live` Markdown; the final rendering stays on screen when the answer ends."""
+    """Rich `Live` Markdown; the final rendering stays on screen when the answer ends.
+
+    `text` is what the model sent; what is drawn has its control characters made visible."""
 
     def __init__(self, console: Console, refresh_per_second: float = REFRESH_PER_SECOND) -> None:
         self.console = console
         self.refresh_per_second = refresh_per_second
         self.text = ""
-        self._committed = 0  # chars of self.text already printed above the live region
+        self._shown = ""  # self.text made safe for the terminal
+        self._committed = 0  # chars of self._shown already printed above the live region
         self._tail = _Tail()
         self._live: Live | None = None
+        self._echo: _EchoOff | None = None
         self.parses = 0  # blocks committed; lets tests check we do not re-parse everything
 
     def __enter__(self) -> MarkdownRenderer:
         from rich.live import Live
 
+        self._echo = _EchoOff(self.console.file)
+        self._echo.__enter__()
         self._live = Live(
             self._tail,
             console=self.console,
@@ -146,7 +161,9 @@ class MarkdownRenderer:
 
     def feed(self, delta: str) -> None:
         self.text += delta
-        pending = self.text[self._committed :]
+        delta = for_terminal(delta)
+        self._shown += delta
+        pending = self._shown[self._committed :]
         # A block can only become finished when a line ends or the next line gets its first
         # character; skipping the scan otherwise keeps long code blocks linear.
         line_start = pending.rfind("\n") + 1
@@ -165,15 +182,63 @@ class MarkdownRenderer:
         self.console.print()
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            # stop() draws the tail one last time, in full even if taller than the screen.
-            self._live.stop()
-            self._live = None
+        try:
+            if self._live is not None:
+                # stop() draws the tail one last time, in full even if taller than the screen.
+                self._live.stop()
+                self._live = None
+        finally:
+            if self._echo is not None:
+                self._echo.__exit__()
+                self._echo = None
+
+
+class _EchoOff:
+    """The terminal's echo off while the live region is on screen.
+
+    Rich pads every line of the region to the full width and moves the cursor up by the number
+    of lines it drew to redraw it. Anything the terminal echoes in between (`^C` for Ctrl-C,
+    keys typed ahead) lands after a full-width line, wraps, and moves the cursor a line down:
+    the next redraw then starts a line too low and the last line stays on screen twice. Typed
+    keys are still read later (by the REPL's next prompt, or the shell); only their echo waits.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+        try:
+            import termios
+
+            fd = out.fileno()
+            if os.isatty(fd):
+                self._saved = termios.tcgetattr(fd)
+                self._fd = fd
+        except (ImportError, OSError, ValueError):
+            pass  # not a terminal (or no termios): nothing is echoed into our output
+
+    def __enter__(self) -> None:
+        if self._fd is None or self._saved is None:
+            return
+        import termios
+
+        quiet = list(self._saved)
+        quiet[3] &= ~termios.ECHO  # lflag
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is None or self._saved is None:
+            return
+        import termios
+
+        # TCSANOW, not TCSAFLUSH: keys typed meanwhile stay in the input queue.
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self._fd, termios.TCSANOW, self._saved)
 
 
 def print_markdown(console: Console, text: str) -> None:
     """A finished answer (--no-stream) on a terminal."""
-    console.print(markdown(text))
+    console.print(markdown(for_terminal(text)))
 
 
 def make_console(out: TextIO) -> Console:

@@ -14,6 +14,7 @@ import typer
 
 from chatbot_cli._precedence import encode_env
 from chatbot_cli.cli.common import fail, handle_errors, settings
+from chatbot_cli.perms import private_dir
 
 if TYPE_CHECKING:
     from chatbot_cli.config import Settings
@@ -26,6 +27,33 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL a client uses: an IPv6 address goes in brackets."""
+    return f"http://[{host.strip('[]')}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on host:port, found by binding it the way uvicorn will
+    (before the model loads, so a busy port is one line, not a failure after start-up)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, port))
+    except OSError as exc:
+        where = base_url(host, port).removeprefix("http://")
+        hint = " (another server is running there: stop it or pick another --port)"
+        reason = exc.strerror or str(exc)
+        return f"Cannot listen on {where}: {reason}{hint if exc.errno == errno.EADDRINUSE else ''}"
+    return None
 
 
 def _log_config(level: str) -> dict[str, object]:
@@ -170,6 +198,9 @@ def serve(
     if "*" in s.cors_origins:
         # A wildcard origin lets any web page script this server with the user's key.
         fail("--cors-origin '*' is refused: list the origins you trust.", 2)
+    problem = port_problem(s.host, s.port)
+    if problem:
+        fail(problem, 2)
 
     with handle_errors():
         from chatbot_cli.auth import ensure_server_key
@@ -184,7 +215,7 @@ def serve(
                     f"Generated an API key and stored it in {written} (mode 0600). "
                     "`chatbot` commands on this machine use it automatically.\n"
                 )
-    Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(s.data_dir))
 
     import uvicorn
 
@@ -203,7 +234,7 @@ def serve(
         "h11_max_incomplete_event_size": 64 * 1024,
         "timeout_keep_alive": s.keep_alive,
     }
-    sys.stderr.write(f"chatbot serving on http://{s.host}:{s.port} (docs at /docs)\n")
+    sys.stderr.write(f"chatbot serving on {base_url(s.host, s.port)} (docs at /docs)\n")
     if workers == 1:
         from chatbot_cli.server.app import create_app
 

@@ -20,6 +20,7 @@ from chatbot_cli.cli.common import (
     make_client,
     print_json,
 )
+from chatbot_cli.cli.todo_ids import each as _each
 from chatbot_cli.cli.todo_queries import (
     FIELDS,
     M_ADD,
@@ -77,33 +78,6 @@ def _priority(text: str) -> str:
     from chatbot_cli.cli.todo_words import parse_priority
 
     return str(_bad_input(parse_priority, text)).upper()
-
-
-def _each(
-    ids: list[int], query: str, extra: dict[str, Any], field: str, as_json: bool, verb: str
-) -> None:
-    """Apply one mutation per id; keep going past a bad id, report it, exit non-zero at the end."""
-    from chatbot_cli.errors import ChatbotError, GraphQLError
-
-    done: list[dict[str, Any]] = []
-    exit_code = 0
-    with handle_errors(), make_client() as client:
-        for todo_id in ids:
-            try:
-                todo = client.graphql(query, {"id": todo_id, **extra})[field]
-            except GraphQLError as exc:
-                sys.stderr.write(f"Error: {' '.join(exc.message.split())}\n")
-                exit_code = exc.exit_code
-                continue
-            except ChatbotError:
-                raise
-            done.append(todo)
-            if not as_json:
-                emit_one(todo, False, verb)
-    if as_json:
-        print_json(done)
-    if exit_code:
-        raise typer.Exit(exit_code)
 
 
 @app.command("add")

@@ -33,6 +33,7 @@ class TurnOptions:
     seed: int | None = None
     stream: bool = True
     usage: bool = False
+    raw: bool = False  # in a pipe, print control characters as sent (a terminal never does)
 
     def body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages}
@@ -56,12 +57,12 @@ class Answer:
     response: dict[str, Any] | None = None  # the whole non-stream response, for --json
 
 
-def make_renderer(tty: bool) -> Renderer:
+def make_renderer(tty: bool, raw: bool = False) -> Renderer:
     from chatbot_cli.cli.render import MarkdownRenderer, PlainRenderer, make_console
 
     if tty:
         return MarkdownRenderer(make_console(sys.stdout))
-    return PlainRenderer(sys.stdout)
+    return PlainRenderer(sys.stdout, raw=raw)
 
 
 def run_turn(
@@ -84,7 +85,7 @@ def run_turn(
         answer.usage = response.get("usage")
         return answer
 
-    renderer = make_renderer(tty)
+    renderer = make_renderer(tty, opts.raw)
     try:
         with renderer:
             chunks = client.stream_chat(body)
@@ -110,7 +111,7 @@ def run_turn(
     return answer
 
 
-def show_answer(answer: Answer, tty: bool) -> None:
+def show_answer(answer: Answer, tty: bool, raw: bool = False) -> None:
     """Print a finished non-stream answer the way a stream would have ended up."""
     if tty:
         from chatbot_cli.cli.render import make_console, print_markdown
@@ -119,7 +120,7 @@ def show_answer(answer: Answer, tty: bool) -> None:
     else:
         from chatbot_cli.cli.render import PlainRenderer
 
-        with PlainRenderer(sys.stdout) as out:
+        with PlainRenderer(sys.stdout, raw=raw) as out:
             out.feed(answer.text)
 
 
@@ -132,11 +133,16 @@ def usage_line(usage: dict[str, Any] | None) -> str:
 
 
 def explain(client: Client, exc: ChatbotError) -> ChatbotError:
-    """The error with what the user needs to fix it (for an unknown model, the ids there are),
-    as a new error: errors are never changed once raised."""
+    """The error with what the user needs to fix it (for an unknown model, the ids there are:
+    our server already says them, other OpenAI-compatible servers may not), as a new error:
+    errors are never changed once raised."""
     from chatbot_cli.errors import ChatbotError, NotFound
 
-    if isinstance(exc, NotFound) and (exc.code == "model_not_found" or exc.param == "model"):
+    if (
+        isinstance(exc, NotFound)
+        and (exc.code == "model_not_found" or exc.param == "model")
+        and "Available models:" not in exc.message
+    ):
         try:
             ids = [str(m.get("id")) for m in client.models()]
         except ChatbotError:

@@ -34,6 +34,7 @@ from sqlalchemy.pool import StaticPool
 from chatbot_cli.config import redact_url
 from chatbot_cli.db._writer import GroupWriter
 from chatbot_cli.errors import ConfigError, DatabaseUnavailable, Overloaded
+from chatbot_cli.perms import private_sqlite
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -166,7 +167,7 @@ class Database:
             # One shared connection, or every checkout would see a different empty database.
             kwargs["poolclass"] = StaticPool
         else:
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(Path(url.database).expanduser())
         self._sync = create_engine(url, **kwargs)
         event.listen(self._sync, "connect", _sqlite_pragmas)
         self._writer = GroupWriter(self._sync, inline="poolclass" not in kwargs)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.special_tokens import Neutralizer
 from chatbot_cli.errors import (
     ChatbotError,
     ConfigError,
@@ -70,6 +71,7 @@ class LlamaCppEngine:
         self._server: Any = None
         self._sock_dir: Path | None = None
         self._gate = SlotGate(settings.parallel, settings.queue_size)
+        self._neutralizer = Neutralizer(())  # the model's special strings, read in _load
         self._jobs: set[_Job] = set()
         self._jobs_lock = threading.Lock()
         self._closed = False
@@ -110,6 +112,10 @@ class LlamaCppEngine:
         import xllamacpp as xlc
 
         s = self._settings
+        try:
+            self._neutralizer = Neutralizer.for_model(Path(str(self._model.path)))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Could not read model {self._model.path}: {exc}") from exc
         params = xlc.CommonParams()
         params.model.path = str(self._model.path)
         params.n_parallel = s.parallel
@@ -121,7 +127,12 @@ class LlamaCppEngine:
         # stream slower and batched decode no faster.
         params.cpuparams.n_threads = s.threads
         params.cpuparams_batch.n_threads = s.threads
-        params.verbosity = 3 if s.log_level.lower() == "debug" else 1
+        # llama.cpp's server logs straight to the process's stderr in its own format from its
+        # own thread, and xllamacpp offers no callback to route it through `logging`. Every
+        # error it reports also reaches us as a result (and so a response and our log line),
+        # so its own lines are off (-1) unless debugging, when they are the detail wanted.
+        debug = s.log_level.lower() == "debug"
+        params.verbosity = 3 if debug else -1
         # llama.cpp's host-side prompt cache is large by default. Each slot already keeps its
         # last prompt in the KV cache and a follow-up turn is routed back to it, so the extra
         # copy only pays off with more live conversations than slots: off unless configured.
@@ -151,7 +162,8 @@ class LlamaCppEngine:
                 self._server = xlc.Server(params)
         except Exception as exc:
             self._remove_sock_dir()
-            raise ConfigError(f"Could not load model {self._model.path}: {exc}") from exc
+            more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
+            raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
 
     async def close(self) -> None:
         if self._closed:
@@ -193,7 +205,8 @@ class LlamaCppEngine:
         find_model(model, self.models)
         if self._closed or self._server is None:
             raise EngineFailure("The engine is not running")
-        body = request.openai_body()
+        # Special-token strings in messages must stay text (see engine/special_tokens.py).
+        body = self._neutralizer.body(request.openai_body())
         granted = await self._gate.acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

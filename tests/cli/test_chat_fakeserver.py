@@ -240,3 +240,16 @@ def test_no_stream_prints_when_done(fake: FakeServer) -> None:
     fake.responders.append(lambda h: h.send_json(200, completion))
     proc = run_chat(fake, "hello", "--json")
     assert json.loads(proc.stdout) == completion
+
+
+def test_unknown_model_lists_the_ids_once(fake: FakeServer) -> None:
+    """Our server already names the available models; the CLI adds them only when a server
+    does not (issue 22, item 11: they were printed twice)."""
+    said = "The model 'nope' does not exist. Available models: default, other"
+    for message in (said, "The model 'nope' does not exist."):
+        body = {"error": {"message": message, "type": "invalid_request_error",
+                          "param": "model", "code": "model_not_found"}}  # fmt: skip
+        fake.responders.append(lambda h, body=body: h.send_json(404, body))
+        proc = run_chat(fake, "-m", "nope", "hi")
+        assert proc.returncode == 5
+        assert proc.stderr.rstrip(".\n") == f"Error: {said}"

@@ -134,3 +134,52 @@ def test_print_markdown_for_finished_answers() -> None:
     render.print_markdown(terminal_console(buf), "# Title\n\nSome *emphasis*.")
     out = buf.getvalue()
     assert "Title" in out and "\x1b[3memphasis" in out and "#" not in out
+
+
+# Model output that would drive the terminal: clear screen, title, hidden link, clipboard.
+HOSTILE = (
+    "Hi\x1b[2J\x1b[H there \x1b]0;pwned\x07\n\n"
+    "\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\ and \x1b]52;c;cm0gLXJm\x07 end\n"
+)
+MODEL_SEQUENCES = ("\x1b[2J", "\x1b[H", "\x1b]0;", "\x1b]8;;http", "\x1b]52;", "\x07")
+
+
+def test_markdown_renderer_shows_control_sequences_as_text_and_keeps_the_raw_answer() -> None:
+    buf = io.StringIO()
+    with MarkdownRenderer(terminal_console(buf), refresh_per_second=100) as renderer:
+        feed_in_pieces(renderer, HOSTILE, size=1)  # every sequence split across chunks
+    out = buf.getvalue()
+    for seq in MODEL_SEQUENCES:
+        assert seq not in out, seq
+    assert "␛[2J" in out and "␛]52;c;" in out
+    assert renderer.text == HOSTILE  # the conversation keeps what the model sent
+
+
+def test_print_markdown_shows_control_sequences_as_text() -> None:
+    buf = io.StringIO()
+    render.print_markdown(terminal_console(buf), HOSTILE)
+    out = buf.getvalue()
+    for seq in MODEL_SEQUENCES:
+        assert seq not in out, seq
+    assert "␛]0;pwned␇" in out
+
+
+def test_plain_renderer_shows_control_sequences_unless_raw() -> None:
+    buf = io.StringIO()
+    with PlainRenderer(buf) as renderer:
+        feed_in_pieces(renderer, HOSTILE, size=2)
+    assert "\x1b" not in buf.getvalue() and "␛[2J" in buf.getvalue()
+    assert renderer.text == HOSTILE
+
+    buf = io.StringIO()
+    with PlainRenderer(buf, raw=True) as renderer:
+        feed_in_pieces(renderer, HOSTILE, size=2)
+    assert buf.getvalue() == HOSTILE
+
+
+def test_markdown_links_show_their_target() -> None:
+    buf = io.StringIO()
+    render.print_markdown(terminal_console(buf), "Read [the docs](http://evil.example/x).")
+    out = buf.getvalue()
+    assert "\x1b]8;" not in out  # no terminal hyperlink hiding where it goes
+    assert "http://evil.example/x" in out

@@ -203,3 +203,60 @@ def test_interactive_session_with_the_real_server(server: LiveServer, leave: str
         child.sendline("/exit")
     finish(child)
     assert child.exitstatus == 0
+
+
+def wrapping_sse(h: Handler) -> None:
+    """A paragraph growing a word at a time, so the live region's last line is padded to the
+    full width, until the client goes away."""
+    import time
+
+    h.start_sse()
+    try:
+        for i in range(3000):
+            h.delta(f"word{i} ")
+            time.sleep(0.01)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
+def test_ctrl_c_leaves_each_line_on_screen_once(fake: FakeServer, fake_env: dict[str, str]) -> None:  # noqa: F811
+    """The terminal's `^C` echo used to wrap after the padded last line, so Rich's redraw began a
+    line too low and a line stayed on screen twice (issue 22, item 11)."""
+    import io
+
+    import pyte
+
+    fake.responders.append(wrapping_sse)
+    child = spawn(fake_env, "talk")
+    child.logfile_read = seen = io.StringIO()
+    child.expect("word40 ")  # past the first full line
+    child.sendintr()
+    finish(child)
+    assert child.exitstatus == 130
+    screen = pyte.Screen(100, 40)
+    pyte.Stream(screen).feed(seen.getvalue())
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines[-1] == "Interrupted.", lines
+    answer = lines[:-1]
+    assert answer and answer[0].startswith("word0 "), lines
+    assert len(set(answer)) == len(answer), lines  # no line twice
+    words = " ".join(answer).split()
+    assert words == [f"word{i}" for i in range(len(words))], lines  # nothing lost or repeated
+
+
+def test_model_switch_is_checked_at_once(fake: FakeServer, fake_env: dict[str, str]) -> None:  # noqa: F811
+    fake.responders.append(sse(["ANSWER"]))
+    child = spawn(fake_env)
+    child.expect("Chatting with")
+    send(child, "/model nope")
+    child.expect_exact("Error: The model 'nope' does not exist. Available models: default, other.")
+    child.expect_exact("Model: default")
+    send(child, "/model other")
+    child.expect_exact("Model: other")
+    send(child, "hello")
+    child.expect("ANSWER")
+    send(child, "/exit")
+    finish(child)
+    assert child.exitstatus == 0
+    assert [r["model"] for r in fake.requests] == ["other"]  # `nope` never reached a request

@@ -51,3 +51,19 @@ def test_global_url_flag_wins(monkeypatch) -> None:  # type: ignore[no-untyped-d
     monkeypatch.setenv("CHATBOT_URL", "http://env:1")
     result = runner.invoke(app, ["--url", "http://flag:2", "config", "show", "--json"])
     assert json.loads(result.stdout)["url"] == "http://flag:2"
+
+
+BROKEN = "port = 8123\nthis is = not toml [\n"
+
+
+def test_a_broken_file_is_one_line_naming_it_and_never_overwritten() -> None:
+    config_path().write_text(BROKEN)
+    where = f"{config_path()}:2:6: invalid TOML"
+    for args in (["config", "show"], ["config", "set", "port", "9"], ["config", "unset", "port"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith(f"Error: {where}") and result.stderr.count("\n") == 1
+        assert "remove the file" in result.stderr
+    assert config_path().read_text() == BROKEN  # set/unset did not replace what they could not read
+    result = runner.invoke(app, ["config", "path"])
+    assert result.exit_code == 0 and result.stdout.strip() == str(config_path())

@@ -31,14 +31,14 @@ def test_create_json_and_duplicates() -> None:
     data = json.loads(created.stdout)
     assert data["name"] == "bob" and data["key"].startswith("sk-chatbot-")
     dup = runner.invoke(app, ["keys", "create", "bob"])
-    assert dup.exit_code == 1 and dup.stdout == ""
+    assert dup.exit_code == 2 and dup.stdout == ""
     assert dup.stderr.strip() == "Error: A key named 'bob' already exists; revoke it first."
 
 
 def test_bad_and_reserved_names() -> None:
     for name in ("default", "has space", "-x", "x" * 65):
         result = runner.invoke(app, ["keys", "create", "--", name])
-        assert result.exit_code != 0 and result.stdout == ""
+        assert result.exit_code == 2 and result.stdout == ""  # bad usage
         assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
 
 

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chatbot_cli.cli.app import app
-from chatbot_cli.cli.serve import is_loopback
+from chatbot_cli.cli.serve import base_url, is_loopback, port_problem
 from chatbot_cli.config import Settings, read_config_file
 from tests.live import LiveServer
 
@@ -35,6 +35,49 @@ runner = CliRunner()
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize(
+    "host,expected",
+    [
+        ("127.0.0.1", "http://127.0.0.1:8111"),
+        ("::1", "http://[::1]:8111"),
+        ("[::1]", "http://[::1]:8111"),
+        ("localhost", "http://localhost:8111"),
+    ],
+)
+def test_base_url_brackets_ipv6(host: str, expected: str) -> None:
+    assert base_url(host, 8111) == expected
+
+
+def test_port_problem_names_a_busy_port() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        problem = port_problem("127.0.0.1", port)
+        assert problem is not None and f"127.0.0.1:{port}" in problem
+        assert "in use" in problem and "--port" in problem
+    assert port_problem("127.0.0.1", port) is None  # free again
+    assert port_problem("127.0.0.1", 0) is None
+
+
+def test_busy_port_is_one_line_before_anything_loads(tmp_path: Path, tiny_model: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "chatbot_cli", "serve", "--port", str(port)]
+            + ["--model", str(tiny_model)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"Error: Cannot listen on 127.0.0.1:{port}: ")
+    assert proc.stderr.count("\n") == 1 and "serving on" not in proc.stderr
+    assert not (Path(os.environ["CHATBOT_DATA_DIR"]) / "chatbot.db").exists()  # nothing ran
 
 
 def test_no_auth_refused_off_loopback() -> None:

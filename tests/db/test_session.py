@@ -112,3 +112,30 @@ def test_committed_write_is_on_disk_before_close(tmp_path: Path) -> None:
         assert rows == [("durable",)]
 
     run(f"sqlite:///{path}", scenario)
+
+
+def test_sqlite_files_and_dir_are_private_under_umask_022(tmp_path: Path) -> None:
+    """The database holds every owner's todos and the key hashes (issue 22, item 5)."""
+    import os
+    import stat
+
+    path = tmp_path / "data" / "chatbot.db"
+
+    async def write(db: Database) -> None:
+        await todos.create_todo(db, "default", "secret plans")
+        # -wal and -shm exist while a connection is open.
+        assert (tmp_path / "data" / "chatbot.db-wal").exists()
+
+    old = os.umask(0o022)
+    try:
+        run(f"sqlite:///{path}", write)
+    finally:
+        os.umask(old)
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    assert mode(path.parent) == 0o700
+    files = [p for p in path.parent.iterdir()]
+    assert {p.name for p in files} >= {"chatbot.db"}
+    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}

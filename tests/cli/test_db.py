@@ -6,6 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from chatbot_cli.cli.app import app
+from chatbot_cli.db.session import HEAD_REVISION
 
 runner = CliRunner()
 
@@ -18,14 +19,14 @@ def test_current_upgrade_current(isolated_env: Path) -> None:
 
     up = runner.invoke(app, ["db", "upgrade"])
     assert up.exit_code == 0, up.stderr
-    assert "from empty to 0002" in up.stdout
+    assert f"from empty to {HEAD_REVISION}" in up.stdout
     assert (isolated_env / "data" / "chatbot.db").exists()
 
     again = runner.invoke(app, ["db", "upgrade"])
-    assert again.exit_code == 0 and "already at revision 0002" in again.stdout
+    assert again.exit_code == 0 and f"already at revision {HEAD_REVISION}" in again.stdout
 
     now = runner.invoke(app, ["db", "current"])
-    assert now.exit_code == 0 and now.stdout.strip() == "0002 (head)"
+    assert now.exit_code == 0 and now.stdout.strip() == f"{HEAD_REVISION} (head)"
 
 
 def test_unreachable_database_is_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -61,5 +62,5 @@ def test_revision_autogenerate_finds_no_changes(tmp_path: Path, monkeypatch) -> 
     written = Path(result.stdout.strip().splitlines()[-1])
     assert written.parent == copy / "versions" and written.exists()
     text = written.read_text()
-    assert "down_revision: str | Sequence[str] | None = '0002'" in text
+    assert f"down_revision: str | Sequence[str] | None = '{HEAD_REVISION}'" in text
     assert "op." not in text and "pass" in text  # models and migrations agree

@@ -192,16 +192,20 @@ def test_first_start_migrates_in_a_child_process(tmp_path: Path) -> None:
 
 def test_uvicorn_still_replays_signals_from_captured_signals() -> None:
     """serve's Server clears uvicorn's private `_captured_signals` so a clean shutdown is not
-    re-raised as the signal. If uvicorn renames it or stops replaying from it, this fails."""
-    import inspect
-
-    import uvicorn
-
-    plain = uvicorn.Server(uvicorn.Config(app=None))  # type: ignore[arg-type]
-    assert plain._captured_signals == []
-    plain.handle_exit(signal.SIGTERM, None)
-    assert plain._captured_signals == [signal.SIGTERM]
-    assert "self._captured_signals" in inspect.getsource(uvicorn.Server.capture_signals)
+    re-raised as the signal. If uvicorn renames it or stops replaying from it, this fails.
+    Runs in a child: `handle_exit` in this process would set sse-starlette's process-wide
+    shutdown flag and end every later in-process stream."""
+    code = (
+        "import inspect, signal, uvicorn\n"
+        "plain = uvicorn.Server(uvicorn.Config(app=None))\n"
+        "assert plain._captured_signals == []\n"
+        "plain.handle_exit(signal.SIGTERM, None)\n"
+        "assert plain._captured_signals == [signal.SIGTERM]\n"
+        "assert 'self._captured_signals' in inspect.getsource(uvicorn.Server.capture_signals)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "ok"), out.stderr
 
 
 def test_handled_signal_is_not_re_raised_after_shutdown() -> None:

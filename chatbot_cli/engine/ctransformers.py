@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model, local_model
 from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.special_tokens import Neutralizer, read_vocabulary, special_texts
 from chatbot_cli.errors import ConfigError, ContextLengthExceeded, EngineFailure
 
 if TYPE_CHECKING:
@@ -24,9 +25,18 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'chatbot-cli[ctransformers]'"
 
+# The turn markers render_prompt writes: typed into a message they would fake a turn even where
+# the vocabulary has no special token for them, because the model was trained on the text.
+TEMPLATE_MARKERS = ("<|im_start|>", "<|im_end|>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>")
 
-def render_prompt(messages: list[dict[str, str]], template: str | None) -> str:
-    """ctransformers has no chat templates: recognise the two common formats by their markers."""
+
+def render_prompt(
+    messages: list[dict[str, str]], template: str | None, neutralizer: Neutralizer | None = None
+) -> str:
+    """ctransformers has no chat templates: recognise the two common formats by their markers.
+    Message content goes through `neutralizer` first, so it cannot open or close a turn."""
+    if neutralizer is not None:
+        messages = [{**m, "content": neutralizer.text(m.get("content") or "")} for m in messages]
     if template and "[INST]" in template:
         system = "".join(m["content"] + "\n" for m in messages if m.get("role") == "system")
         parts: list[str] = []
@@ -50,6 +60,11 @@ class CTransformersEngine:
         self._model_type = "llama" if file.legacy else "gguf"
         template = file.meta.get("tokenizer.chat_template")
         self._template = template if isinstance(template, str) else None
+        # Legacy GGML files carry no vocabulary we can read; the markers we write still apply.
+        vocab = {} if file.legacy else read_vocabulary(file.path)
+        self._neutralizer = Neutralizer(
+            sorted(set(special_texts(vocab)) | set(TEMPLATE_MARKERS), key=len, reverse=True)
+        )
         self._llm: Any = None
         self._gate = SlotGate(1, settings.queue_size)
         self._cancel: threading.Event | None = None
@@ -97,7 +112,7 @@ class CTransformersEngine:
         find_model(model, self.models)
         if self._closed or self._llm is None:
             raise EngineFailure("The engine is not running")
-        prompt = render_prompt(request.messages, self._template)
+        prompt = render_prompt(request.messages, self._template, self._neutralizer)
         granted = await self._gate.acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         description="Seconds a client has to send a request's complete headers (from connecting, "
         "or from a later request's first byte); then the connection is closed",
     )
+    # Long enough for the largest accepted body on a slow link, short enough that a client
+    # trickling a body a byte at a time cannot hold a connection and a request task for long.
+    body_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body once its headers are in; "
+        "then it gets a 408 and the connection is closed",
+    )
     # A client wakes up once per socket write, and on a small machine that CPU comes out of the
     # decode threads' share: holding fast tokens briefly cuts a streaming client's CPU by about
     # two thirds (figures in docs/design.md, "The

@@ -158,6 +158,9 @@ def serve(
     header_timeout: float | None = typer.Option(
         None, help="Seconds a client has to send complete request headers (default 10)."
     ),
+    body_timeout: float | None = typer.Option(
+        None, help="Seconds a client has to send a request body after its headers (default 60)."
+    ),
     upstream_url: str | None = typer.Option(
         None, help="OpenAI-compatible server to forward to (with --engine openai)."
     ),
@@ -187,6 +190,7 @@ def serve(
         "cors_origins": list(cors_origin) or None,
         "max_body_bytes": max_body_bytes,
         "header_timeout": header_timeout,
+        "body_timeout": body_timeout,
         "upstream_url": upstream_url,
         "upstream_key": upstream_key,
         "warmup": warmup,
@@ -221,8 +225,9 @@ def serve(
 
     from chatbot_cli.server import httpconn
 
-    # The protocol (here and in worker processes) reads its deadline from the environment.
+    # The protocol (here and in worker processes) reads its deadlines from the environment.
     os.environ[httpconn.ENV] = str(s.header_timeout)
+    os.environ[httpconn.BODY_ENV] = str(s.body_timeout)
     common: dict[str, Any] = {
         "http": httpconn.IMPORT_PATH,
         "host": s.host,

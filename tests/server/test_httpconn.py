@@ -1,6 +1,6 @@
-"""The request-header deadline (server/httpconn.py), with real sockets against a real server:
-silent and trickling connections are closed, slow-but-finished requests, idle keep-alive
-connections and slow bodies are not."""
+"""The request-header and body deadlines (server/httpconn.py), with real sockets against a real
+server: silent and trickling connections are closed, slow-but-finished requests, idle keep-alive
+connections and bodies finished within their own deadline are not."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from tests.live import LiveServer
 
 DEADLINE = 1.0
+BODY_DEADLINE = 3.0
 SLACK = 2.0  # scheduling on a busy 2-core machine
 REQUEST = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -24,7 +25,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     live = LiveServer(
         home=tmp_path_factory.mktemp("httpconn"),
         model=tiny_model,
-        extra_args=["--header-timeout", str(DEADLINE)],
+        extra_args=["--header-timeout", str(DEADLINE), "--body-timeout", str(BODY_DEADLINE)],
     ).start()
     yield live
     live.kill()
@@ -110,7 +111,7 @@ def test_slow_but_complete_headers_keep_alive_and_slow_body_are_served(
         assert rest.startswith(b"HTTP/1.1 408 ")
         assert time.monotonic() - started <= DEADLINE + SLACK
     with connect(server) as sock:
-        # The deadline covers headers only: a body that arrives after it is still read.
+        # The header deadline covers headers only: a body that arrives after it is still read.
         body = b'{"query": "{ __typename }"}'
         sock.sendall(
             b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -122,6 +123,37 @@ def test_slow_but_complete_headers_keep_alive_and_slow_body_are_served(
         response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 200 "), response[:300]
     assert b'"__typename":"Query"' in response.replace(b" ", b"")
+
+
+def test_trickled_body_gets_408_and_close_and_the_server_goes_on(server: LiveServer) -> None:
+    body = b'{"query": "{ __typename }"}'
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {server.api_key}\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        response = b""
+        for byte in body[:-1]:  # a byte every half second, never finished
+            try:
+                sock.sendall(bytes([byte]))
+                response = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                pass
+            break
+        elapsed = time.monotonic() - started
+        sock.settimeout(DEADLINE + SLACK + 5)
+        response += read_until_closed(sock)
+    assert response.startswith(b"HTTP/1.1 408 "), response[:300]
+    assert b"body was not received in time" in response
+    assert BODY_DEADLINE - 0.5 <= elapsed <= BODY_DEADLINE + SLACK
+    with connect(server) as sock:
+        sock.sendall(REQUEST)
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
 
 
 @pytest.mark.e2e
@@ -154,12 +186,14 @@ def test_uvicorn_names_the_protocol_relies_on() -> None:
         ("connection_lost", ["self", "exc"]),
         ("on_message_begin", ["self"]),
         ("on_headers_complete", ["self"]),
+        ("on_message_complete", ["self"]),
     ):
         method = getattr(HttpToolsProtocol, name)
         assert list(inspect.signature(method).parameters) == params, name
         assert getattr(HeaderTimeoutProtocol, name) is not method  # ours is the one called
     init = inspect.getsource(HttpToolsProtocol.__init__)
-    for attribute in ("self.loop =", "self.transport", "self.cycle"):
+    for attribute in ("self.loop =", "self.transport", "self.cycle", "self.pipeline"):
         assert attribute in init, attribute
     assert "self.keep_alive = keep_alive" in inspect.getsource(RequestResponseCycle.__init__)
     assert "self.response_complete" in inspect.getsource(RequestResponseCycle.__init__)
+    assert "self.response_started" in inspect.getsource(RequestResponseCycle.__init__)

@@ -1,12 +1,14 @@
-// The todo pane over /graphql. A new todo field is one entry in FIELDS (and EDITABLE if the
-// user may change it); a new filter is one entry in FILTERS plus its control in index.html.
+// The todo pane over /graphql. A new todo field is one entry in FIELDS (and DETAILS if the
+// user may set it); a new filter is one entry in FILTERS plus its control in index.html.
 import { graphql } from "./api.js";
 import { say } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 
 /** Fields every query asks for; `meta` ones are shown after the title by formatMeta. */
-const FIELDS = ["id", "title", "completed", "createdAt", "updatedAt"];
+const FIELDS = [
+  "id", "title", "completed", "createdAt", "updatedAt", "due", "priority", "tags", "project",
+];
 
 /** Filters: the control's id, the `todos` argument it sets, its GraphQL type and value. */
 const FILTERS = [
@@ -22,16 +24,68 @@ const FILTERS = [
     type: "String",
     value: (el) => el.value.trim() || null,
   },
+  { control: "todo-sort", arg: "sort", type: "TodoSort", value: (el) => el.value },
 ];
 
+const PRIORITIES = ["NONE", "LOW", "MEDIUM", "HIGH"];
+
+/** The fields a todo's form sets besides its title: the form control, how a todo's value
+ * shows in it, and the mutation argument it becomes (null clears the field). */
+const DETAILS = {
+  due: {
+    type: "DateTime",
+    label: "Due",
+    make: () => Object.assign(document.createElement("input"), { type: "datetime-local" }),
+    show: (v) => (v ? localInput(new Date(v)) : ""),
+    read: (el) => (el.value ? new Date(el.value).toISOString() : null),
+  },
+  priority: {
+    type: "Priority",
+    label: "Priority",
+    make: () => {
+      const select = document.createElement("select");
+      select.append(...PRIORITIES.map((p) => new Option(p.toLowerCase(), p)));
+      return select;
+    },
+    show: (v) => v || "NONE",
+    read: (el) => el.value,
+  },
+  tags: {
+    type: "[String!]",
+    label: "Tags",
+    make: () => Object.assign(document.createElement("input"), { type: "text" }),
+    show: (v) => (v || []).join(" "),
+    read: (el) => el.value.split(/[\s,]+/).filter(Boolean),
+  },
+  project: {
+    type: "String",
+    label: "Project",
+    make: () => Object.assign(document.createElement("input"), { type: "text", maxLength: 100 }),
+    show: (v) => v || "",
+    read: (el) => el.value.trim() || null,
+  },
+};
+
 /** Arguments of updateTodo the page may send, with their GraphQL types. */
-const EDITABLE = { title: "String", completed: "Boolean" };
+const EDITABLE = {
+  title: "String",
+  completed: "Boolean",
+  ...Object.fromEntries(Object.entries(DETAILS).map(([name, d]) => [name, d.type])),
+};
+const detailParams = Object.entries(DETAILS)
+  .map(([name, d]) => `$${name}: ${d.type}`)
+  .join(", ");
+const detailArgs = Object.keys(DETAILS)
+  .map((name) => `${name}: $${name}`)
+  .join(", ");
 
 const selection = FIELDS.join(" ");
 const LIST = `query Todos(${FILTERS.map((f) => `$${f.arg}: ${f.type}`).join(", ")}) {
   todos(${FILTERS.map((f) => `${f.arg}: $${f.arg}`).join(", ")}) { ${selection} }
 }`;
-const CREATE = `mutation CreateTodo($title: String!) { createTodo(title: $title) { ${selection} } }`;
+const CREATE = `mutation CreateTodo($title: String!, ${detailParams}) {
+  createTodo(title: $title, ${detailArgs}) { ${selection} }
+}`;
 const UPDATE = `mutation UpdateTodo($id: Int!, ${Object.entries(EDITABLE)
   .map(([name, type]) => `$${name}: ${type}`)
   .join(", ")}) {
@@ -43,8 +97,47 @@ const DELETE = `mutation DeleteTodo($id: Int!) { deleteTodo(id: $id) { ${selecti
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+/** A Date as the value of a datetime-local input: the user's own clock, to the minute. */
+function localInput(date) {
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
+
 function formatMeta(todo) {
-  return `added ${dateFormat.format(new Date(todo.createdAt))}`;
+  const parts = [];
+  if (todo.priority && todo.priority !== "NONE") parts.push(`${todo.priority.toLowerCase()} priority`);
+  if (todo.due) {
+    const late = !todo.completed && new Date(todo.due) < new Date();
+    parts.push(`${late ? "overdue since" : "due"} ${dateFormat.format(new Date(todo.due))}`);
+  }
+  if (todo.project) parts.push(`project ${todo.project}`);
+  for (const tag of todo.tags || []) parts.push(`#${tag}`);
+  parts.push(`added ${dateFormat.format(new Date(todo.createdAt))}`);
+  return parts.join(" · ");
+}
+
+/** Labelled controls for DETAILS, filled from `todo`; `read()` gives the mutation arguments
+ * for the ones changed. */
+function detailControls(todo, labelFor) {
+  const controls = {};
+  const nodes = [];
+  for (const [name, d] of Object.entries(DETAILS)) {
+    const el = d.make();
+    el.value = d.show(todo[name]);
+    el.setAttribute("aria-label", labelFor(d.label));
+    el.dataset.field = name;
+    controls[name] = el;
+    nodes.push(el);
+  }
+  // Only the fields the user changed are sent: a due time shown to the minute must not
+  // overwrite the seconds the todo has when only its title was edited.
+  const read = () =>
+    Object.fromEntries(
+      Object.entries(controls)
+        .filter(([name, el]) => el.value !== DETAILS[name].show(todo[name]))
+        .map(([name, el]) => [name, DETAILS[name].read(el)]),
+    );
+  return { nodes, read };
 }
 
 function showError(err) {
@@ -94,6 +187,7 @@ function todoItem(todo) {
   const item = document.createElement("li");
   item.className = "todo";
   item.classList.toggle("done", todo.completed);
+  item.classList.toggle("overdue", !todo.completed && !!todo.due && new Date(todo.due) < new Date());
   item.dataset.id = todo.id;
 
   const check = document.createElement("input");
@@ -135,11 +229,13 @@ function startEdit(item, todo) {
   save.type = "submit";
   save.textContent = "Save";
   const cancel = button("Cancel", "Cancel editing", () => loadTodos());
-  form.append(input, save, cancel);
+  const details = detailControls(todo, (label) => `${label} of “${todo.title}”`);
+  form.append(input, ...details.nodes, save, cancel);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    // On an error the form stays as it is, so the typed title is not lost.
-    mutate(UPDATE, { id: todo.id, title: input.value }, (t) => `Renamed to “${t.title}”.`);
+    // On an error the form stays as it is, so what was typed is not lost.
+    const variables = { id: todo.id, title: input.value, ...details.read() };
+    mutate(UPDATE, variables, (t) => `Saved “${t.title}”.`);
   });
   form.addEventListener("keydown", (event) => {
     if (event.key === "Escape") loadTodos();
@@ -150,11 +246,17 @@ function startEdit(item, todo) {
 }
 
 export function initTodos() {
+  const details = detailControls({}, (label) => `${label} of the todo to add`);
+  $("todo-details").append(...details.nodes);
   $("todo-add").addEventListener("submit", async (event) => {
     event.preventDefault();
     const input = $("todo-title");
-    const ok = await mutate(CREATE, { title: input.value }, (t) => `Added “${t.title}”.`);
-    if (ok) input.value = "";
+    const variables = { title: input.value, ...details.read() };
+    const ok = await mutate(CREATE, variables, (t) => `Added “${t.title}”.`);
+    if (ok) {
+      input.value = "";
+      for (const el of details.nodes) el.value = DETAILS[el.dataset.field].show(undefined);
+    }
     input.focus();
   });
   let timer = 0;

@@ -150,7 +150,9 @@ class LlamaCppEngine:
         params.hostnames = [str(self._sock_dir / "engine.sock")]
         params.api_keys = [token_urlsafe(32)]
         params.endpoint_slots = False
-        params.endpoint_metrics = False
+        # The metrics task is how _load knows llama.cpp's task loop runs (below); the endpoint
+        # itself is unreachable, on the private socket behind the unknown key.
+        params.endpoint_metrics = True
         params.n_threads_http = 1
         try:
             try:
@@ -164,6 +166,11 @@ class LlamaCppEngine:
             self._remove_sock_dir()
             more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
             raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
+        # `Server()` returns just before its thread enters llama.cpp's task loop, and the loop
+        # sets its running flag on entry: a stop from dropping the server before that is lost,
+        # and the drop joins the thread forever while holding the GIL, freezing the process
+        # beyond any Python timeout. One task answered means the loop is in; a stop then ends it.
+        self._server.handle_metrics()
 
     async def close(self) -> None:
         if self._closed:

@@ -351,3 +351,22 @@ def test_socket_dirs_of_dead_processes_are_swept(tiny_model: Path, tmp_path: Pat
         assert mine.exists()  # a live process's dir is left alone
     finally:
         mine.rmdir()
+
+
+def test_start_then_close_at_once_never_freezes(tiny_model: Path) -> None:
+    """Dropping the server before llama.cpp's task loop had started froze the whole process (the
+    stop was lost, the join waited holding the GIL): start() now waits for one task's answer.
+    Each cycle here closes straight after start, the pattern that froze."""
+
+    async def cycles() -> None:
+        for _ in range(8):
+            async with running(tiny_model, parallel=1):
+                pass
+
+    asyncio.run(cycles())
+
+
+def test_xllamacpp_still_answers_the_task_start_waits_for() -> None:
+    import xllamacpp
+
+    assert callable(xllamacpp.Server.handle_metrics)

@@ -62,12 +62,12 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._store = Store(settings.effective_models_dir)
+        self._meta_cache: dict[tuple[str, str, int, int], CatalogEntry | None] = {}
         self._default = self._configured()
         self._entries: list[CatalogEntry] = []
         self._infos: list[ModelInfo] = []
         self._stamp: tuple[int, int] | None = None
         self._checked = float("-inf")
-        self._meta_cache: dict[tuple[str, str, int, int], CatalogEntry | None] = {}
         self.refresh(force=True)
         if not self._entries:
             raise ConfigError(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.hubserver import Hub
+from tests.live import free_port
 from tests.tinymodel import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,8 @@ def cli(hub: Hub, *args: str, **extra: str) -> tuple[int, str, str]:
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "CHATBOT_PARALLEL": "1",
         "NO_PROXY": "127.0.0.1,localhost",
+        # `models list` and `rm` ask the configured server what it has loaded: none runs here.
+        "CHATBOT_URL": f"http://127.0.0.1:{free_port()}",
     }
     env.pop("HF_HUB_OFFLINE", None)
     env.pop("HF_TOKEN", None)

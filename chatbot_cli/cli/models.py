@@ -144,11 +144,13 @@ def remove_model(
 ) -> None:
     """Delete a pulled model's files and its manifest entry (refused while a server uses it)."""
     from chatbot_cli.cli.models_running import probe
-    from chatbot_cli.models_store import Store
+    from chatbot_cli.models_store import EMBEDDED_ID, Store
 
     s = settings()
     store = Store(s.effective_models_dir)
     with handle_errors():
+        if model_id == EMBEDDED_ID:
+            store.remove(model_id)  # refused: it is part of the package
         store.get(model_id)  # an unknown id is exit 5 before the server is asked anything
     if not force:
         state = probe()

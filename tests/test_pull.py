@@ -195,6 +195,8 @@ def test_url_form_resumes_after_an_interruption(hub: Hub, gguf: bytes, models_di
     assert summary["id"] == "other-model:q4_0"
     assert Path(summary["files"][0]).read_bytes() == gguf
     assert not part.exists()
+    # Hashed while downloading, the part already on disk first: the digest of the whole file.
+    assert summary["sha256"] == {"Other-Model.Q4_0.gguf": hashlib.sha256(gguf).hexdigest()}
 
 
 def test_url_form_refuses_a_non_gguf_file(hub: Hub, models_dir: Path) -> None:

@@ -354,9 +354,9 @@ class _Hasher:
             # Exactly the bytes that were there: the download appends to the same file.
             left = self._have
             with self._part.open("rb") as fh:
-                while left and (chunk := fh.read(min(left, 1 << 20))):
-                    self._h.update(chunk)
-                    left -= len(chunk)
+                while left and (data := fh.read(min(left, 1 << 20))):
+                    self._h.update(data)
+                    left -= len(data)
         while (chunk := self._queue.get()) is not None:
             self._h.update(chunk)
 

@@ -42,12 +42,15 @@ def kv_bytes_per_token(meta: dict[str, Any]) -> int:
     """KV-cache bytes one token of context takes, as this engine configures llama.cpp: 8-bit
     keys (34 bytes per block of 32), 16-bit values. 0 when the metadata does not say."""
     arch = meta.get("general.architecture")
-    get = (lambda key: meta.get(f"{arch}.{key}")) if isinstance(arch, str) else (lambda key: None)
+
+    def get(key: str) -> int:
+        value = meta.get(f"{arch}.{key}") if isinstance(arch, str) else None
+        return value if isinstance(value, int) and value > 0 else 0
+
     layers, embd, heads = get("block_count"), get("embedding_length"), get("attention.head_count")
-    if not all(isinstance(v, int) and v > 0 for v in (layers, embd, heads)):
+    if not (layers and embd and heads):
         return 0
-    kv_heads = get("attention.head_count_kv")
-    kv_heads = kv_heads if isinstance(kv_heads, int) and kv_heads > 0 else heads
+    kv_heads = get("attention.head_count_kv") or heads
     k_dim = get("attention.key_length") or embd // heads
     v_dim = get("attention.value_length") or embd // heads
     k_bytes = kv_heads * k_dim * 34 // 32

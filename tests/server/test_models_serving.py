@@ -199,3 +199,33 @@ def test_models_by_id_two_loaded_and_unloaded_when_idle(
     assert "idle for" in server.log()
     assert chat(server, "gamma").status_code == 200  # loads again on demand
     assert loaded(server) == ["gamma"]
+
+
+def test_upstream_mode_lists_and_forwards_every_upstream_model(
+    start_server: Callable[..., LiveServer], files: dict[str, Path], tmp_path: Path
+) -> None:
+    home = tmp_path / "upstream"
+    add_pulled(home, "beta", files["beta"])
+    upstream = start_server(home=home, model=files["alpha"])
+    front = start_server(
+        model=None,
+        extra_args=[
+            "--engine",
+            "openai",
+            "--upstream-url",
+            upstream.url + "/v1",
+            "--upstream-key",
+            upstream.api_key,
+        ],
+    )
+    listed = httpx.get(front.url + "/v1/models", headers=front.headers).json()
+    assert [m["id"] for m in listed["data"]] == ["alpha", "beta"]
+    response = chat(front, "beta")  # the upstream loads it on demand
+    assert response.status_code == 200, response.text
+    assert loaded(upstream) == ["beta"]
+    report = ps(front)
+    assert [(m["id"], m["state"]) for m in report["data"]] == [
+        ("alpha", "upstream"),
+        ("beta", "upstream"),
+    ]
+    assert chat(front, "nope").status_code == 404

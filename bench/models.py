@@ -202,14 +202,14 @@ def _latencies(ctx: Context, max_loaded: int, n: int, round_: int) -> list[float
         with httpx.Client(headers=server.headers, timeout=300) as client:
             # The first requests after a start are slow (llama.cpp sets up each slot; the
             # process is still settling): the same warm-up on both servers before measuring.
-            _batch(client, server, models, 4 * ctx.parallel)
+            _batch(client, server, models, 2 * ctx.parallel)
             return _batch(client, server, models, n)
     finally:
         server.stop()
 
 
 def overhead_rows(ctx: Context) -> list[Row]:
-    rounds, n = (2, 30) if ctx.quick else (3, 60)
+    rounds, n = (2, 20) if ctx.quick else (2, 30)
     single: list[float] = []
     double: list[float] = []
     ctx.log(f"8c: {rounds} rounds of {n} requests, one server at a time")

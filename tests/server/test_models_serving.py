@@ -155,7 +155,7 @@ def test_one_server_serves_several_models_loading_each_on_demand(
     assert [m["id"] for m in __import__("json").loads(out.stdout)["data"]] == ["alpha"]
     out = cli(server, "models", "ps")
     assert out.returncode == 0 and "alpha" in out.stdout
-    out = cli(server, "chat", "-m", "beta", "--no-stream", "hello")
+    out = cli(server, "chat", "-m", "beta", "--max-tokens", "8", "--no-stream", "hello")
     assert out.returncode == 0, out.stderr
     out = cli(server, "models", "list", "--json")
     assert out.returncode == 0, out.stderr

@@ -81,11 +81,41 @@ class ModelManager:
         self._lock = asyncio.Lock()
         self._changed: asyncio.Future[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._listed: list[ModelInfo] | None = None
+        self._pruning: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
     def models(self) -> list[ModelInfo]:
-        return self._source.infos()
+        infos = self._source.infos()
+        if infos is not self._listed:
+            # The catalog changed (a model pulled or removed): a loaded model it no longer
+            # lists is served no more, so its memory goes back once it is idle.
+            self._listed = infos
+            self._prune_soon(infos)
+        return infos
+
+    def _prune_soon(self, infos: list[ModelInfo]) -> None:
+        listed = {(i.id, i.path) for i in infos}
+        gone = [s for s in self._slots.values() if (s.info.id, s.info.path) not in listed]
+        if not gone or self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing is loaded either
+            task = asyncio.get_running_loop().create_task(self._prune(listed))
+            self._pruning.add(task)
+            task.add_done_callback(self._pruning.discard)
+
+    async def _prune(self, listed: set[tuple[str, str | None]]) -> None:
+        while not self._closed:
+            async with self._lock:
+                gone = [s for s in self._slots.values() if (s.info.id, s.info.path) not in listed]
+                for slot in [s for s in gone if s.idle]:
+                    log.info("unloading model %s: no longer listed", slot.info.id)
+                    await self._unload(slot)
+            if not any(s.state == "loaded" for s in gone):
+                return
+            # One is still in use: try again when something changes.
+            await asyncio.shield(self._change())
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -103,10 +133,11 @@ class ModelManager:
             return
         self._closed = True
         self._notify()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in [self._reaper, *self._pruning]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         # A load in a worker thread cannot be interrupted: wait for it, then close what it made.
         loads = [s.task for s in self._slots.values() if s.task is not None and not s.task.done()]
         if loads:

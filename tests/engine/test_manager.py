@@ -228,3 +228,41 @@ def test_status_estimates_memory_and_shows_slots() -> None:
         await m.close()
 
     asyncio.run(scenario())
+
+
+def test_a_loaded_model_the_catalog_drops_is_unloaded_once_idle() -> None:
+    async def scenario() -> None:
+        world = World()
+        world.release = asyncio.Event()
+        m = manager(world, "a", "b", max_loaded=2)
+        await m.start()
+        await text_after_release(m, world, "b")
+        stream = m.stream("b", REQUEST)
+        await anext(stream)  # b is in use
+        source = m._source
+        assert isinstance(source, Source)
+        source.list = [i for i in source.list if i.id != "b"]  # `models rm b --force`
+        assert [i.id for i in m.models] == ["a"]
+        await asyncio.sleep(0.05)
+        assert loaded(m) == ["a", "b"]  # still streaming: kept until it ends
+        world.release.set()
+        assert [c.finish_reason async for c in stream] == ["stop"]
+        for _ in range(100):
+            if loaded(m) == ["a"]:
+                break
+            await asyncio.sleep(0.01)
+        assert loaded(m) == ["a"] and "close b" in world.events
+        with pytest.raises(ModelNotFound):
+            await text(m, "b")
+        await m.close()
+
+    asyncio.run(scenario())
+
+
+async def text_after_release(m: ModelManager, world: World, model: str) -> str:
+    assert world.release is not None
+    world.release.set()
+    try:
+        return await text(m, model)
+    finally:
+        world.release.clear()

@@ -172,6 +172,12 @@ def test_one_server_serves_several_models_loading_each_on_demand(
     listed = httpx.get(server.url + "/v1/models", headers=server.headers).json()
     assert [m["id"] for m in listed["data"]] == ["alpha", "broken"]
     assert chat(server, "beta").status_code == 404
+    # Served no more, it leaves memory too (it was idle).
+    deadline = time.monotonic() + 10
+    while "beta" in loaded(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert loaded(server) == []
+    assert "unloading model beta: no longer listed" in server.log()
 
 
 def test_models_by_id_two_loaded_and_unloaded_when_idle(

@@ -93,8 +93,10 @@ class Catalog:
                 record = self._store.get(model)
             except ChatbotError as exc:
                 if not _looks_like_path(model):
+                    pulled = ", ".join(e.id for e in self._store.entries()) or "none"
                     raise ConfigError(
-                        f"--model {model[:64]}: no such file, and {exc.message}"
+                        f"--model {model[:64]} is neither a file nor a pulled model's id "
+                        f"(pulled models: {pulled}; `chatbot models pull` adds one)"
                     ) from exc
             else:
                 return self._entry(record.id, self._store.paths(record)[0], strict=True)

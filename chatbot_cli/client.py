@@ -161,6 +161,10 @@ class Client:
         data = self.request("GET", "/v1/models").json()
         return list(data.get("data", []))
 
+    def running_models(self) -> dict[str, Any]:
+        """`GET /api/ps`: the models the server has in memory now."""
+        return self.request("GET", "/api/ps").json()  # type: ignore[no-any-return]
+
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/chat/completions", json={**body, "stream": False}).json()  # type: ignore[no-any-return]
 

@@ -99,7 +99,30 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(
         10.0, gt=0, description="Seconds to wait when opening a database connection"
     )
-    model: str | None = Field(None, description="Path to a GGUF file; default: embedded SmolLM2")
+    model: str | None = Field(
+        None,
+        description="Default model: a GGUF file path or a pulled model's id; default: embedded "
+        "SmolLM2. Every pulled model is served too, by its id",
+    )
+    max_loaded_models: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Models kept loaded at once; loading another unloads the least recently "
+        "used idle one",
+    )
+    model_ttl: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds an idle model stays loaded (like Ollama's keep_alive); 0 = until "
+        "another model needs its place",
+    )
+    model_load_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a request waits for its model to load (or for a loaded model to "
+        "become idle to make room) before a 503 with Retry-After",
+    )
     engine: Literal["llamacpp", "ctransformers", "openai", "none"] = Field(
         "llamacpp", description="Inference backend ('none' serves todos only)"
     )

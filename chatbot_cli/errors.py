@@ -14,6 +14,7 @@ Our exception hierarchy (HTTP status, exit code):
   + Overloaded                     503, 6   busy: retry after `retry_after` seconds
     - DatabaseUnavailable          503, 6
   + EngineFailure                  500
+    - ModelLoadFailed              500      a served model's file could not be loaded
   + UpstreamFailure                502      the upstream OpenAI-compatible server failed
     - UpstreamTimeout              504
   + Unreachable                    503, 3   the CLI cannot reach the server at all
@@ -156,6 +157,13 @@ class EngineFailure(ChatbotError):
     status = 500
     type = "server_error"
     code = "engine_error"
+
+
+class ModelLoadFailed(EngineFailure):
+    """A model the server lists could not be loaded (a damaged file, too little memory): the
+    other models keep serving, and the next request for this one tries again."""
+
+    code = "model_load_failed"
 
 
 class UpstreamFailure(ChatbotError):

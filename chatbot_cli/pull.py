@@ -165,6 +165,7 @@ def pull(
 ) -> Entry:
     """Download, check and record one model; returns its manifest entry."""
     ref = parse_ref(reference)
+    known: dict[str, str] = {}  # sha256 computed while downloading
     if name is not None:
         check_id(name)
     if (name or "") == EMBEDDED_ID:
@@ -173,8 +174,10 @@ def pull(
         quant = quant_of(ref.file or "")
         model_id = name or derive_id(ref.file or "model", quant)
         target = store.model_dir(model_id)
-        _fetch_url(ref.url, target / (ref.file or "model.gguf"), progress)
+        digest = _fetch_url(ref.url, target / (ref.file or "model.gguf"), progress)
         files, published = [ref.file or "model.gguf"], dict[str, str]()
+        if digest is not None:
+            known[files[0]] = digest
     else:
         assert ref.repo is not None
         files, published, total = _list_repo(ref)
@@ -185,7 +188,7 @@ def pull(
         _fetch_hub(ref.repo, files, target, progress)
     paths = [target / f for f in files]
     try:
-        digests = _verify(paths, files, published)
+        digests = _verify(paths, files, published, known)
     except ChatbotError:
         for path in paths:
             path.unlink(missing_ok=True)
@@ -284,14 +287,16 @@ def _bar_class(file: str, progress: Progress | None) -> Any:
     return Bar
 
 
-def _fetch_url(url: str, dest: Path, progress: Progress | None) -> None:
-    """GET into `<dest>.part`, resuming it with a Range request, then rename."""
+def _fetch_url(url: str, dest: Path, progress: Progress | None) -> str | None:
+    """GET into `<dest>.part`, resuming it with a Range request, then rename; returns the
+    file's sha256 (None when the part file already held every byte)."""
     import httpx
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
+    digest: str | None = None
     try:
         with httpx.stream(
             "GET", url, headers=headers, follow_redirects=True, timeout=30, trust_env=True
@@ -311,20 +316,63 @@ def _fetch_url(url: str, dest: Path, progress: Progress | None) -> None:
                 if total:
                     _check_space(dest.parent, total - have)
                 advance = progress(dest.name, total, have) if progress else None
-                with part.open("ab" if have else "wb") as fh:
-                    for chunk in resp.iter_bytes():
-                        fh.write(chunk)
-                        if advance:
-                            advance(len(chunk))
+                hasher = _Hasher(part, have)
+                try:
+                    with part.open("ab" if have else "wb") as fh:
+                        for chunk in resp.iter_bytes():
+                            fh.write(chunk)
+                            hasher.update(chunk)
+                            if advance:
+                                advance(len(chunk))
+                finally:
+                    digest = hasher.hexdigest()
     except httpx.TransportError as exc:
         raise Unreachable(
             f"Download of {url} interrupted: {exc} (run the pull again to resume)"
         ) from exc
     part.replace(dest)
+    return digest
 
 
-def _verify(paths: list[Path], files: list[str], published: dict[str, str]) -> dict[str, str]:
-    """Check every file's GGUF header and hash; returns {file: sha256}."""
+class _Hasher:
+    """sha256 of a download, computed on another thread while it arrives: hashlib releases the
+    GIL, so hashing overlaps the network instead of being a second pass over the file after it.
+    The first `have` bytes already in `part` (a resumed download) are hashed first."""
+
+    def __init__(self, part: Path, have: int) -> None:
+        import queue
+        import threading
+
+        self._h = hashlib.sha256()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._part, self._have = part, have
+        self._thread = threading.Thread(target=self._run, name="chatbot-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._have:
+            # Exactly the bytes that were there: the download appends to the same file.
+            left = self._have
+            with self._part.open("rb") as fh:
+                while left and (data := fh.read(min(left, 1 << 20))):
+                    self._h.update(data)
+                    left -= len(data)
+        while (chunk := self._queue.get()) is not None:
+            self._h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self._h.hexdigest()
+
+
+def _verify(
+    paths: list[Path], files: list[str], published: dict[str, str], known: dict[str, str]
+) -> dict[str, str]:
+    """Check every file's GGUF header and hash (unless `known` has it); returns {file: sha256}."""
     from chatbot_cli.engine.gguf import GGUF_MAGIC, check_gguf, read_header
 
     digests: dict[str, str] = {}
@@ -339,7 +387,7 @@ def _verify(paths: list[Path], files: list[str], published: dict[str, str]) -> d
                 raise ConfigError(f"{path} is not a GGUF model file")
         except ConfigError as exc:
             raise ChatbotError(f"Removed {file}: {exc.message}") from exc
-        digest = _sha256(path)
+        digest = known.get(file) or _sha256(path)
         if file in published and published[file] != digest:
             raise ChatbotError(
                 f"Removed {file}: its sha256 {digest} differs from the published {published[file]}"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.hubserver import Hub
+from tests.live import free_port
 from tests.tinymodel import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,8 @@ def cli(hub: Hub, *args: str, **extra: str) -> tuple[int, str, str]:
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "CHATBOT_PARALLEL": "1",
         "NO_PROXY": "127.0.0.1,localhost",
+        # `models list` and `rm` ask the configured server what it has loaded: none runs here.
+        "CHATBOT_URL": f"http://127.0.0.1:{free_port()}",
     }
     env.pop("HF_HUB_OFFLINE", None)
     env.pop("HF_TOKEN", None)
@@ -192,6 +195,8 @@ def test_url_form_resumes_after_an_interruption(hub: Hub, gguf: bytes, models_di
     assert summary["id"] == "other-model:q4_0"
     assert Path(summary["files"][0]).read_bytes() == gguf
     assert not part.exists()
+    # Hashed while downloading, the part already on disk first: the digest of the whole file.
+    assert summary["sha256"] == {"Other-Model.Q4_0.gguf": hashlib.sha256(gguf).hexdigest()}
 
 
 def test_url_form_refuses_a_non_gguf_file(hub: Hub, models_dir: Path) -> None:

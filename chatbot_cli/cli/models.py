@@ -1,8 +1,9 @@
-"""`chatbot models`: list, show, pull and remove local models.
+"""`chatbot models`: list, show, pull and remove local models; `ps` shows the loaded ones.
 
-Read from disk (file header and metadata only): no engine is loaded and no server is contacted.
-The work is in chatbot_cli/models_store.py and chatbot_cli/pull.py; huggingface_hub is imported
-only by `pull`.
+Read from disk (file header and metadata only): no engine is loaded. `list` and `rm` also ask a
+running server (the configured `url`) what it has loaded, and `ps` shows its answer
+(cli/models_running.py). The work is in chatbot_cli/models_store.py and chatbot_cli/pull.py;
+huggingface_hub is imported only by `pull`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def list_models(
             rows += [
                 r for r in pulled_rows(Store(s.effective_models_dir), s) if r["id"] not in served
             ]
+    from chatbot_cli.cli.models_running import probe
+
+    # Loaded or not, as the running server says; null when no server answers.
+    state = probe()
+    for row in rows:
+        row["loaded"] = None if state.report is None else row["id"] in state.loaded
 
     if as_json:
         print_json(rows)
@@ -86,6 +93,7 @@ def list_models(
             _human_size(r["size_bytes"]),
             r["quantisation"] or "-",
             str(r["context_length"] or "-"),
+            {True: "yes", False: "no", None: "-"}[r["loaded"]],
             r["path"] or "-",
         )
         for r in rows
@@ -94,7 +102,7 @@ def list_models(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("ID", "Size", "Quant", "Context", "File")
+        table = Table("ID", "Size", "Quant", "Context", "Loaded", "File")
         for cell in cells:
             table.add_row(*cell)
         Console().print(table)
@@ -129,18 +137,95 @@ def show_model(
 @app.command("rm")
 def remove_model(
     model_id: str = typer.Argument(..., metavar="ID", help="A pulled model's id."),
+    force: bool = typer.Option(
+        False, "--force", help="Remove it even while the running server has it loaded."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Delete a pulled model's files and its manifest entry."""
-    from chatbot_cli.models_store import Store
+    """Delete a pulled model's files and its manifest entry (refused while a server uses it)."""
+    from chatbot_cli.cli.models_running import probe
+    from chatbot_cli.models_store import EMBEDDED_ID, Store
 
     s = settings()
+    store = Store(s.effective_models_dir)
     with handle_errors():
-        entry = Store(s.effective_models_dir).remove(model_id)
+        if model_id == EMBEDDED_ID:
+            store.remove(model_id)  # refused: it is part of the package
+        store.get(model_id)  # an unknown id is exit 5 before the server is asked anything
+    if not force:
+        state = probe()
+        if state.problem is not None:
+            fail(
+                f"Cannot tell whether the server at {state.url} is using '{model_id}' "
+                f"({state.problem}); pass --force to remove it anyway",
+                2,
+            )
+        row = state.loaded.get(model_id)
+        if row is not None:
+            busy = row.get("active_requests") or 0
+            doing = f", {busy} request(s) using it" if busy else ""
+            fail(
+                f"Refusing to remove '{model_id}': the server at {state.url} has it "
+                f"{row.get('state', 'loaded')}{doing}; pass --force to remove it anyway (the "
+                "server stops serving it)",
+                2,
+            )
+    with handle_errors():
+        entry = store.remove(model_id)
     if as_json:
         print_json({"removed": entry.id, "size_bytes": entry.size})
     else:
         typer.echo(f"Removed {entry.id} ({_human_size(entry.size)})")
+
+
+@app.command("ps")
+def running_models(
+    as_json: bool = typer.Option(False, "--json", help="Print the server's JSON report."),
+) -> None:
+    """Models the running server has loaded: memory, slots in use, when each unloads."""
+    import time
+
+    from chatbot_cli.cli.common import make_client
+
+    with handle_errors():
+        report = make_client().running_models()
+    if as_json:
+        print_json(report)
+        return
+    rows = report.get("data", [])
+    if not rows:
+        typer.echo("No model is loaded.")
+        return
+    now = time.time()
+
+    def until(row: dict[str, Any]) -> str:
+        if row.get("state") == "loading":
+            return "loading"
+        expires = row.get("expires_at")
+        return "when evicted" if expires is None else f"in {max(0, round(expires - now))} s"
+
+    cells = [
+        (
+            str(r["id"]) + (" (default)" if r.get("default") else ""),
+            _human_size(r.get("memory_bytes")),
+            f"{r.get('busy_slots') or 0}/{r.get('slots') or 0}",
+            str(r.get("queue_depth") or 0),
+            until(r),
+        )
+        for r in rows
+    ]
+    headers = ("ID", "Memory (est.)", "Busy slots", "Queued", "Unloads")
+    if is_tty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers)
+        for cell in cells:
+            table.add_row(*cell)
+        Console().print(table)
+        return
+    for cell in cells:
+        typer.echo("\t".join(cell))
 
 
 @app.command("pull")

@@ -133,7 +133,18 @@ def serve(
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port to bind (default 8000)."),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Path to a GGUF model file (default: the embedded SmolLM2)."
+        None,
+        "--model",
+        "-m",
+        help="Default model: a GGUF file or a pulled model's id (default: the embedded "
+        "SmolLM2). Every pulled model is served too, loaded when first asked for.",
+    ),
+    max_loaded_models: int | None = typer.Option(
+        None,
+        help="Models kept loaded at once (default 1); the least recently used idle one makes room.",
+    ),
+    model_ttl: float | None = typer.Option(
+        None, help="Unload a model idle this many seconds (default 0: keep it until evicted)."
     ),
     engine: str | None = typer.Option(
         None, help="Inference backend: llamacpp, ctransformers, openai or none (todos only)."
@@ -179,6 +190,8 @@ def serve(
         "host": host,
         "port": port,
         "model": model,
+        "max_loaded_models": max_loaded_models,
+        "model_ttl": model_ttl,
         "engine": engine,
         "parallel": parallel,
         "queue_size": queue_size,

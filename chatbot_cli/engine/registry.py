@@ -2,7 +2,8 @@
 
 The only module that imports the backends, each inside the branch that needs it, so building one
 backend never imports another (nor its native library). Backends never import this module: what
-they share lives in `base`, `gguf`, `models` and `scheduler`.
+they share lives in `base`, `gguf`, `models` and `scheduler`. The llama.cpp backend runs behind
+`manager.ModelManager`, which serves every model `catalog` finds, one backend per loaded model.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def check_models(settings: Settings) -> list[ModelInfo]:
         from chatbot_cli.engine.ctransformers import INSTALL_HINT
 
         raise ConfigError(f"The ctransformers engine is not installed: run `{INSTALL_HINT}`")
+    if settings.engine == "llamacpp":
+        from chatbot_cli.engine.catalog import Catalog
+
+        return Catalog(settings).infos()
     return model_infos(settings)
 
 
@@ -43,9 +48,18 @@ def build_engine(settings: Settings) -> Engine:
 
         return CTransformersEngine(settings)
     if settings.engine == "llamacpp":
+        from chatbot_cli.engine.catalog import Catalog
         from chatbot_cli.engine.llamacpp import LlamaCppEngine
+        from chatbot_cli.engine.manager import ModelManager
 
-        return LlamaCppEngine(settings, model_infos(settings)[0])
+        # Every local model by id, each its own llama.cpp server, loaded when first asked for.
+        return ModelManager(
+            Catalog(settings),
+            lambda info: LlamaCppEngine(settings, info),
+            max_loaded=settings.max_loaded_models,
+            ttl=settings.model_ttl,
+            load_timeout=settings.model_load_timeout,
+        )
     if settings.engine == "openai":
         from chatbot_cli.engine.upstream import UpstreamEngine
 

@@ -82,7 +82,9 @@ async def lifespan(
     try:
         await engine.start()
         app.state.openai_serving_chat = OpenAIServingChat(engine, settings, app.state.metrics)
-        app.state.openai_serving_models = OpenAIServingModels(engine)
+        app.state.openai_serving_models = OpenAIServingModels(
+            engine, upstream=settings.engine == "openai"
+        )
         tune_gc()
         log.info("ready: models %s", ", ".join(m.id for m in engine.models) or "(none)")
         yield
@@ -108,6 +110,7 @@ def create_app(
     scripted engine or a database of their own); the lifespan starts and closes them."""
     from chatbot_cli.graphql.schema import create_graphql_router
     from chatbot_cli.server.metrics import install_metrics
+    from chatbot_cli.server.models_api import router as models_router
     from chatbot_cli.server.openai_api import router as openai_router
     from chatbot_cli.server.web import install_web
 
@@ -137,6 +140,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(openai_router)
+    app.include_router(models_router)
     app.include_router(
         create_graphql_router(graphql_context),
         dependencies=[Depends(require_owner)],

@@ -16,6 +16,15 @@ from chatbot_cli.cli import models
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`list` and `rm` ask the configured server what it has loaded: point them at a port
+    where nothing listens, whatever else runs on this machine."""
+    from tests.live import free_port
+
+    monkeypatch.setenv("CHATBOT_URL", f"http://127.0.0.1:{free_port()}")
+
+
 def invoke(*args: str) -> tuple[int, str, str]:
     # A minimal root around the sub-app, as cli/app.py mounts it.
     root = typer.Typer()
@@ -40,6 +49,7 @@ def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
             "quantisation": None,
             "context_length": 1024,
             "engine": "llamacpp",
+            "loaded": None,  # no server runs
         }
     ]
 
@@ -51,7 +61,8 @@ def test_list_reads_the_model_from_the_environment(
     monkeypatch.setenv("CHATBOT_PARALLEL", "1")
     code, out, _ = invoke("list")
     assert code == 0
-    assert out.split("\t") == ["tiny", "519.2 KB", "-", "2048", str(tiny_model.resolve()) + "\n"]
+    row = ["tiny", "519.2 KB", "-", "2048", "-", str(tiny_model.resolve()) + "\n"]
+    assert out.split("\t") == row
 
 
 def test_list_imports_no_engine_server_or_database(tiny_model: Path) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from chatbot_cli.config import load_settings
+from chatbot_cli.config import Settings, load_settings
 from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest
 from chatbot_cli.engine.llamacpp import LlamaCppEngine
-from chatbot_cli.engine.registry import build_engine
+from chatbot_cli.engine.models import local_model
 from chatbot_cli.errors import (
     ContextLengthExceeded,
     EngineFailure,
@@ -31,13 +31,18 @@ from chatbot_cli.errors import (
 HELLO = [{"role": "user", "content": "hello world"}]
 
 
+def backend(settings: Settings) -> LlamaCppEngine:
+    """The backend alone, as the model manager builds it for one model (the manager's own
+    tests are in test_manager.py)."""
+    return LlamaCppEngine(settings, local_model(settings)[0])
+
+
 @asynccontextmanager
 async def running(model: Path, **settings: Any) -> AsyncIterator[LlamaCppEngine]:
     settings.setdefault("threads", 2)
     settings.setdefault("parallel", 2)
     settings.setdefault("warmup", False)
-    engine = build_engine(load_settings(model=str(model), **settings))
-    assert isinstance(engine, LlamaCppEngine)
+    engine = backend(load_settings(model=str(model), **settings))
     await engine.start()
     try:
         yield engine
@@ -213,7 +218,7 @@ def test_values_llamacpp_rejects_become_invalid_request(tiny_model: Path) -> Non
 
 def test_close_while_streaming_ends_the_stream_cleanly(long_model: Path) -> None:
     async def scenario() -> None:
-        engine = build_engine(
+        engine = backend(
             load_settings(model=str(long_model), parallel=2, n_ctx=32768, warmup=False)
         )
         await engine.start()
@@ -279,7 +284,7 @@ def test_a_model_llamacpp_cannot_load_is_a_config_error_at_start(
     # Valid header and metadata, tensor data cut off.
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(tiny_model.read_bytes()[:300_000])
-    engine = build_engine(load_settings(model=str(broken), warmup=False))
+    engine = backend(load_settings(model=str(broken), warmup=False))
 
     async def scenario() -> None:
         with pytest.raises(ConfigError, match="Could not load model .*broken.gguf"):

@@ -33,11 +33,11 @@ def test_engine_none_serves_no_models() -> None:
 
 
 def test_build_engine_checks_the_file_but_loads_nothing(tiny_model: Path) -> None:
-    from chatbot_cli.engine.llamacpp import LlamaCppEngine
+    from chatbot_cli.engine.manager import ModelManager
 
     engine = build_engine(load_settings(model=str(tiny_model)))
-    assert isinstance(engine, LlamaCppEngine)
-    assert engine._server is None
+    assert isinstance(engine, ModelManager)
+    assert engine.status() == []  # nothing loaded until start()
     assert [m.id for m in engine.models] == ["tiny"]
     asyncio.run(engine.close())
 

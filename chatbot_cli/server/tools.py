@@ -4,12 +4,12 @@ Three cases, by what the serving engine can do (`ModelInfo.structured`):
 - NATIVE (an upstream server): `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`
   and the tool messages are passed on as OpenAI's shapes, and so are the calls that come back.
 - GRAMMAR (llama.cpp): `response_format` is llama.cpp's own JSON-schema constraint. With tools,
-  generation is constrained to a schema derived from them —
-  `{"tool_calls": [{"name", "arguments"}]}` with one alternative per tool, plus `{"content": ...}` where a plain answer is allowed — the
-  tools are described in the system message, earlier calls and results are written into the
-  conversation as text, and `tool_stream.ToolCallReader` turns the output into OpenAI's calls.
-  That works on every model, including those whose chat template has no tool support (SmolLM2's
-  has none; llama.cpp then ignores `tools`, see docs/design.md).
+  generation is constrained to a schema derived from them — `{"tool_calls": [{"name",
+  "arguments"}]}` with one alternative per tool, plus `{"content": ...}` where a plain answer is
+  allowed — the tools are described in the system message, earlier calls and results are
+  written into the conversation as text, and `tool_stream.ToolCallReader` turns the output into
+  OpenAI's calls. That works on every model, including those whose chat template has no tool
+  support (SmolLM2's has none; llama.cpp then ignores `tools`, see docs/design.md).
 - PLAIN (ctransformers): a request that needs either is a 400.
 
 Requests are checked first, whatever the engine: a `tool_choice` naming no given tool, a schema

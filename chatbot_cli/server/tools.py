@@ -33,6 +33,11 @@ from chatbot_cli.server.protocol import ChatCompletionRequest, ChatMessage, Tool
 from chatbot_cli.server.tool_stream import ToolCallReader
 
 
+# Calls in one answer: a model that does not know when to stop would otherwise write calls
+# until max_tokens cut the last one short.
+MAX_CALLS = 8
+
+
 @dataclass
 class Plan:
     """How one request reaches the engine: its messages, the extra body fields, and (with
@@ -196,9 +201,8 @@ def tool_schema(body: ChatCompletionRequest) -> dict[str, Any]:
             }
         )
     item = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
-    calls: dict[str, Any] = {"type": "array", "items": item, "minItems": 1}
-    if body.parallel_tool_calls is False:
-        calls["maxItems"] = 1
+    limit = 1 if body.parallel_tool_calls is False else MAX_CALLS
+    calls: dict[str, Any] = {"type": "array", "items": item, "minItems": 1, "maxItems": limit}
     schema: dict[str, Any] = _object("tool_calls", calls)
     if body.tool_choice in (None, "auto"):
         schema = {"anyOf": [schema, _object("content", _answer_schema(body, defs))]}
@@ -269,7 +273,9 @@ def tools_prompt(body: ChatCompletionRequest) -> str:
     lines = ["You can call these tools (functions):"]
     for tool in tools:
         fn = tool.function
-        params = json.dumps(fn.parameters or {"type": "object", "properties": {}})
+        params = json.dumps(
+            fn.parameters or {"type": "object", "properties": {}}, separators=(",", ":")
+        )
         lines.append(f"- {fn.name}: {fn.description or ''} Arguments (JSON Schema): {params}")
     call = '{"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}]}'
     if body.tool_choice in (None, "auto"):

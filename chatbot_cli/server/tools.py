@@ -13,7 +13,7 @@ Three cases, by what the serving engine can do (`ModelInfo.structured`):
 - PLAIN (ctransformers): a request that needs either is a 400.
 
 Requests are checked first, whatever the engine: a `tool_choice` naming no given tool, a schema
-that is not a valid JSON Schema, a tool message answering no earlier call are 400s with `param`.
+that is not a valid JSON Schema, a tool message answering no earlier call are each refused (400) with `param`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from chatbot_cli.engine.base import GRAMMAR, NATIVE, Chunk, ModelInfo
 from chatbot_cli.errors import InvalidRequest
 from chatbot_cli.server.protocol import ChatCompletionRequest, ChatMessage, Tool
 from chatbot_cli.server.tool_stream import ToolCallReader
-
 
 # Calls in one answer: a model that does not know when to stop would otherwise write calls
 # until max_tokens cut the last one short.

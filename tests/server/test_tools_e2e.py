@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     low = "low"
     high = "high"
 
@@ -244,11 +244,12 @@ def smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @smollm2
 def test_smollm2_calls_tools_in_openais_shape(smol: openai.OpenAI) -> None:
     kwargs: dict[str, Any] = dict(
         model="default", messages=ASK, tools=TOOLS, tool_choice="required", temperature=0,
-        max_tokens=200,
+        max_tokens=200, parallel_tool_calls=False,
     )  # fmt: skip
     whole = smol.chat.completions.create(**kwargs).choices[0]
     assert whole.finish_reason == "tool_calls"
@@ -261,6 +262,7 @@ def test_smollm2_calls_tools_in_openais_shape(smol: openai.OpenAI) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @smollm2
 def test_smollm2_parse_helper_and_langchain(smol: openai.OpenAI) -> None:
     out = smol.chat.completions.parse(

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -119,14 +120,24 @@ class ChatMessage(BaseModel):
     role: Annotated[
         Literal["system", "user", "assistant", "tool"], BeforeValidator(_role_alias)
     ] = Field(description="Who wrote the message ('developer' is accepted as 'system').")
-    content: MessageContent | None = None
+    # Before `content`, so that its check sees them.
     tool_calls: list[ToolCall] | None = Field(
         None, max_length=128, description="The calls an assistant message made."
     )
     tool_call_id: str | None = Field(
         None, max_length=256, description="On a `tool` message: the call it answers."
     )
+    content: MessageContent | None = Field(None, validate_default=True)
     name: str | None = Field(None, max_length=256, description="Not used.")
+
+    @field_validator("content")
+    @classmethod
+    def _content_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not (
+            info.data.get("role") == "assistant" and info.data.get("tool_calls")
+        ):
+            raise _invalid("content is required (it may be null only beside tool_calls)")
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> ChatMessage:
@@ -137,8 +148,6 @@ class ChatMessage(BaseModel):
             raise _invalid("only a tool message has a 'tool_call_id'")
         if self.tool_calls and self.role != "assistant":
             raise _invalid("only an assistant message has 'tool_calls'")
-        if self.content is None and not (self.role == "assistant" and self.tool_calls):
-            raise _invalid("content is required (it may be null only beside tool_calls)")
         return self
 
     @property

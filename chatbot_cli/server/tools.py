@@ -13,7 +13,8 @@ Three cases, by what the serving engine can do (`ModelInfo.structured`):
 - PLAIN (ctransformers): a request that needs either is a 400.
 
 Requests are checked first, whatever the engine: a `tool_choice` naming no given tool, a schema
-that is not a valid JSON Schema, a tool message answering no earlier call are each refused (400) with `param`.
+that is not a valid JSON Schema, a tool message answering no earlier call: each is refused with
+`param` naming the field.
 """
 
 from __future__ import annotations

@@ -99,6 +99,12 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
     ours = start_chatbot(ctx, "model-server")
     try:
         servers = {"chatbot": (ours.url, ours.api_key)}
+        if 9 in figures:
+            from bench import tool_calls
+
+            rows += tool_calls.run(ctx, ours.url, ours.api_key)
+        if not figures & {1, 2, 5}:
+            return rows, extra
         ref = llama_server.start(ctx)
         started.append(ref)
         if 1 in figures:
@@ -123,10 +129,6 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
                 "",
                 concurrency.detail(runs),
             ]
-        if 9 in figures:
-            from bench import tool_calls
-
-            rows += tool_calls.run(ctx, ours.url, ours.api_key)
         if 5 in figures:
             assert ours.proc is not None
             rss = memory.rss_mb(ours.proc.pid)

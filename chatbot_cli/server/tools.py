@@ -102,6 +102,43 @@ def check_schema(schema: dict[str, Any], param: str) -> None:
         raise InvalidRequest(f"Invalid JSON Schema{at}: {exc.message[:300]}", param=param) from None
     except (ValueError, TypeError) as exc:
         raise InvalidRequest(f"Invalid JSON Schema: {exc}"[:300], param=param) from None
+    _check_refs(schema, schema, param)
+
+
+def _check_refs(node: Any, root: dict[str, Any], param: str) -> None:
+    """Every `$ref` points into the same document and resolves: the engine reads nothing else,
+    and a dangling one would fail there with no `param`."""
+    if isinstance(node, list):
+        for value in node:
+            _check_refs(value, root, param)
+        return
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if ref is not None:
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise InvalidRequest(
+                "Only references into the same schema ('#/...') are supported, "
+                f"not {str(ref)[:80]!r}.",
+                param=param,
+            )
+        if not _resolves(root, ref):
+            raise InvalidRequest(f"The reference {ref[:80]!r} leads nowhere.", param=param)
+    for value in node.values():
+        _check_refs(value, root, param)
+
+
+def _resolves(root: dict[str, Any], ref: str) -> bool:
+    target: Any = root
+    for part in ref[1:].lstrip("/").split("/") if ref != "#" else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return False
+    return True
 
 
 def _check_tool_messages(messages: list[ChatMessage]) -> None:

@@ -68,6 +68,10 @@ def test_bad_combinations_are_400_with_param() -> None:
     refused("tools[1].function.name", tools=[WEATHER, WEATHER])
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"minLength": "3"}}}
     refused("response_format.json_schema.schema", response_format=fmt)
+    for ref in ("https://example.invalid/s.json", "#/$defs/Nope"):
+        remote = {"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": {"x": {"$ref": ref}}}}}  # fmt: skip
+        refused("tools[0].function.parameters", tools=[remote])
     call = {"id": "call_1", "type": "function",
             "function": {"name": "get_weather", "arguments": "{}"}}  # fmt: skip
     messages = [

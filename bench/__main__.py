@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5,7,8",
+        default="1,2,3,4,5,7,8,9",
         help="Comma-separated figures to run; 6 (the browser page, needs chromium) only if named.",
     )
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
@@ -99,6 +99,12 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
     ours = start_chatbot(ctx, "model-server")
     try:
         servers = {"chatbot": (ours.url, ours.api_key)}
+        if 9 in figures:
+            from bench import tool_calls
+
+            rows += tool_calls.run(ctx, ours.url, ours.api_key)
+        if not figures & {1, 2, 5}:
+            return rows, extra
         ref = llama_server.start(ctx)
         started.append(ref)
         if 1 in figures:
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     extra: list[str] = []
 
-    if figures & {1, 2, 5}:
+    if figures & {1, 2, 5, 9}:
         rows_, extra_ = _model_figures(ctx, figures)
         rows += rows_
         extra += extra_

@@ -14,7 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(slots=True)
 class GenerationRequest:
-    messages: list[dict[str, str]]
+    # OpenAI-shaped messages: assistant ones may carry `tool_calls`, tool ones `tool_call_id`.
+    messages: list[dict[str, Any]]
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -51,9 +52,17 @@ class Chunk:
     """One step of a generation: some text, and on the last chunk the finish reason and usage."""
 
     content: str = ""
-    finish_reason: str | None = None  # "stop" | "length" on the last chunk
+    finish_reason: str | None = None  # "stop" | "length" | "tool_calls" on the last chunk
     prompt_tokens: int | None = None  # set on the last chunk
     completion_tokens: int | None = None  # set on the last chunk
+    # OpenAI `delta.tool_calls` entries: index, id, type and name first, then argument fragments.
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+# How an engine honours `tools` and `response_format` (see server/tools.py):
+NATIVE = "native"  # passes them on and returns tool calls itself (an upstream server)
+GRAMMAR = "grammar"  # constrains its output to a JSON schema given as response_format
+PLAIN = "plain"  # neither: such requests are refused
 
 
 @dataclass(slots=True)
@@ -63,6 +72,7 @@ class ModelInfo:
     size_bytes: int | None
     context_length: int | None
     owned_by: str = "chatbot"
+    structured: str = PLAIN
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatbot_cli.engine.base import ModelInfo
+from chatbot_cli.engine.base import GRAMMAR, ModelInfo
 from chatbot_cli.engine.gguf import LLAMACPP, check_model_file, trained_context
 from chatbot_cli.engine.models import EMBEDDED_ID, local_model, slot_context
 from chatbot_cli.errors import ChatbotError, ConfigError
@@ -130,7 +130,7 @@ class Catalog:
             return None
         s = self._settings
         context = slot_context(s, trained_context(file.meta), s.parallel)
-        info = ModelInfo(model_id, str(path), st.st_size, context)
+        info = ModelInfo(model_id, str(path), st.st_size, context, structured=GRAMMAR)
         entry = CatalogEntry(info, kv_bytes_per_token(file.meta))
         self._meta_cache[key] = entry
         return entry

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatbot_cli.engine.base import ModelInfo
+from chatbot_cli.engine.base import GRAMMAR, PLAIN, ModelInfo
 from chatbot_cli.engine.gguf import (
     CTRANSFORMERS,
     LLAMACPP,
@@ -78,7 +78,10 @@ def local_model(settings: Settings) -> tuple[ModelInfo, ModelFile]:
     else:
         file, slots = check_model_file(path, LLAMACPP), settings.parallel
     context = slot_context(settings, trained_context(file.meta), slots)
-    return ModelInfo(model_id, str(path), path.stat().st_size, context), file
+    # llama.cpp constrains output to a JSON schema; ctransformers cannot.
+    structured = PLAIN if settings.engine == "ctransformers" else GRAMMAR
+    info = ModelInfo(model_id, str(path), path.stat().st_size, context, structured=structured)
+    return info, file
 
 
 def model_infos(settings: Settings) -> list[ModelInfo]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
-from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
+from chatbot_cli.engine.base import NATIVE, Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import EMBEDDED_ID
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import (
@@ -262,8 +262,12 @@ class UpstreamEngine:
             choice = choices[0]
             delta = choice.get("delta") or {}
             content = delta.get("content") if isinstance(delta, dict) else None
-            if content:
-                yield Chunk(content=str(content))
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if content or calls:
+                yield Chunk(
+                    content=str(content or ""),
+                    tool_calls=calls if isinstance(calls, list) and calls else None,
+                )
             if choice.get("finish_reason"):
                 finish = str(choice["finish_reason"])
         if finish is None:
@@ -368,4 +372,5 @@ def _model_info(item: dict[str, Any]) -> ModelInfo:
         size_bytes=None,
         context_length=_int_or_none(item.get("max_model_len") or item.get("context_length")),
         owned_by=str(item.get("owned_by") or "upstream"),
+        structured=NATIVE,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +85,7 @@ class Channel:
 @dataclass
 class _ChoiceState:
     text: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -94,15 +95,22 @@ class _ChoiceState:
 class FanOut:
     """Runs one engine stream per choice and funnels their chunks into one channel."""
 
-    def __init__(self, engine: Engine, model: str, requests: list[GenerationRequest]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        model: str,
+        requests: list[GenerationRequest],
+        transform: Callable[[AsyncIterator[Chunk]], AsyncIterator[Chunk]] | None = None,
+    ) -> None:
+        """`transform`, given, wraps each choice's engine stream (constrained tool calls)."""
         self.channel = Channel()
         self.states = [_ChoiceState() for _ in requests]
         self.early_errors: dict[int, ChatbotError] = {}
         self._started = [asyncio.Event() for _ in requests]
-        self._tasks = [
-            asyncio.create_task(self._run(i, engine.stream(model, r)))
-            for i, r in enumerate(requests)
-        ]
+        streams = [engine.stream(model, r) for r in requests]
+        if transform is not None:
+            streams = [transform(s) for s in streams]
+        self._tasks = [asyncio.create_task(self._run(i, s)) for i, s in enumerate(streams)]
 
     async def _run(self, index: int, stream: AsyncIterator[Chunk]) -> None:
         put = self.channel.put
@@ -154,6 +162,8 @@ class FanOut:
         state.chunks += 1
         if chunk.content:
             state.text.append(chunk.content)
+        if chunk.tool_calls:
+            merge_tool_calls(state.tool_calls, chunk.tool_calls)
         if chunk.finish_reason is not None:
             state.finish_reason = chunk.finish_reason
         if chunk.prompt_tokens is not None:
@@ -173,3 +183,21 @@ class FanOut:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
+
+
+def merge_tool_calls(calls: list[dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
+    """Fold streamed `delta.tool_calls` entries into whole calls, as the openai SDK does."""
+    for delta in deltas:
+        index = delta.get("index", 0)
+        if not isinstance(index, int) or index < 0 or index > 1024:
+            continue
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls[index]
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        function = delta.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] += function["name"]
+        if function.get("arguments"):
+            call["function"]["arguments"] += function["arguments"]

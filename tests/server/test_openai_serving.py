@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from chatbot_cli.config import load_settings
-from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
+from chatbot_cli.engine.base import GRAMMAR, Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.errors import ChatbotError, ContextLengthExceeded, EngineFailure, Overloaded
 from chatbot_cli.server.app import create_app
 
@@ -51,7 +51,7 @@ class ScriptedEngine:
 
     @property
     def models(self) -> list[ModelInfo]:
-        return [ModelInfo("tiny", None, None, 512)]
+        return [ModelInfo("tiny", None, None, 512, structured=GRAMMAR)]
 
     async def start(self) -> None:
         return None

@@ -322,3 +322,43 @@ def test_chatbot_serve_engine_openai_needs_url(tmp_path: Path) -> None:
     )
     assert out.returncode != 0
     assert "--upstream-url" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_tools_pass_through_to_the_upstream_and_calls_come_back(front: str) -> None:
+    """The front sends tools on as they are; the upstream (our server on the tiny model) makes
+    the calls, and the front relays them whole and streamed."""
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "set_done",
+            "parameters": {
+                "type": "object",
+                "properties": {"done": {"type": "boolean"}},
+                "required": ["done"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    payload = body(tools=[tool], tool_choice="required", parallel_tool_calls=False, seed=4,
+                   max_tokens=400)  # fmt: skip
+    r = httpx.post(f"{front}/v1/chat/completions", json=payload, headers=FRONT, timeout=60)
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "set_done" and call["id"].startswith("call_")
+    assert isinstance(json.loads(call["function"]["arguments"])["done"], bool)
+
+    r = httpx.post(
+        f"{front}/v1/chat/completions", json={**payload, "stream": True}, headers=FRONT, timeout=60
+    )
+    events = [e for e in sse_events(r.text) if isinstance(e, dict)]
+    deltas = [d for e in events for c in e["choices"] for d in c["delta"].get("tool_calls", [])]
+    assert deltas[0]["function"]["name"] == "set_done" and deltas[0]["type"] == "function"
+    arguments = "".join(d["function"]["arguments"] for d in deltas)
+    assert arguments == call["function"]["arguments"]  # same seed, same call
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+    bad = {**payload, "tool_choice": {"type": "function", "function": {"name": "nope"}}}
+    r = httpx.post(f"{front}/v1/chat/completions", json=bad, headers=FRONT, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "tool_choice.function.name"

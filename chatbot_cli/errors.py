@@ -11,6 +11,7 @@ Our exception hierarchy (HTTP status, exit code):
   + NotFound                       404, 5
     - ModelNotFound                404, 5
   + PayloadTooLarge                413
+  + RateLimitExceeded              429, 6   a key's limit: retry after `retry_after` seconds
   + Overloaded                     503, 6   busy: retry after `retry_after` seconds
     - DatabaseUnavailable          503, 6
   + EngineFailure                  500
@@ -126,6 +127,27 @@ class PayloadTooLarge(ChatbotError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class RateLimitExceeded(ChatbotError):
+    """A key went over one of its limits (`chatbot keys limit`). `code` names the limit:
+    requests_per_minute, tokens_per_minute, tokens_per_day or concurrent_requests."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+    code = "rate_limit_exceeded"
+    exit_code = 6  # as for a busy server: the same request works later
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 1,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, param=param, code=code)
 
 
 class Overloaded(ChatbotError):
@@ -267,6 +289,7 @@ _BY_STATUS: dict[int, type[ChatbotError]] = {
     401: AuthenticationFailed,
     404: NotFound,
     413: PayloadTooLarge,
+    429: RateLimitExceeded,
     502: UpstreamFailure,
     503: Overloaded,
     504: UpstreamTimeout,
@@ -281,7 +304,7 @@ def from_envelope(status: int, body: Any, *, retry_after: int = 1) -> ChatbotErr
     cls = (_BY_CODE.get(fields.code) if fields.code else None) or _BY_STATUS.get(status)
     if cls is None and 400 <= status < 500:
         return RequestRejected(message, status=status, param=fields.param, code=fields.code)
-    if cls is not None and issubclass(cls, Overloaded):
+    if cls is not None and issubclass(cls, (Overloaded, RateLimitExceeded)):
         return cls(message, retry_after=retry_after, param=fields.param, code=fields.code)
     return (cls or ChatbotError)(message, param=fields.param, code=fields.code)
 

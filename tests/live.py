@@ -57,6 +57,8 @@ class LiveServer:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # The module run as `python -m MODULE serve`: bench/noquota.py is chatbot_cli with a change.
+    module: str = "chatbot_cli"
 
     @property
     def url(self) -> str:
@@ -87,7 +89,7 @@ class LiveServer:
     def start(self, timeout: float = 60.0) -> LiveServer:
         if not self.port:
             self.port = free_port()
-        args = [sys.executable, "-m", "chatbot_cli", "serve", "--host", "127.0.0.1"]
+        args = [sys.executable, "-m", self.module, "serve", "--host", "127.0.0.1"]
         args += ["--port", str(self.port)]
         if self.model is not None:
             args += ["--model", str(self.model)]

@@ -120,3 +120,22 @@ def test_httpx_cli_skip_leaves_httpx_working() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_429_is_not_retried_and_keeps_its_retry_after(scripted: Any) -> None:
+    from chatbot_cli.errors import RateLimitExceeded
+
+    limited = {
+        "message": "Rate limit reached for key 'bob': 2 requests per minute. Try again in 42 s.",
+        "type": "rate_limit_exceeded",
+        "param": None,
+        "code": "requests_per_minute",
+    }
+    for client in clients(scripted.url):
+        scripted.answers += [(429, {"error": limited}, {"Retry-After": "42"})]
+        with pytest.raises(RateLimitExceeded) as caught:
+            client.graphql("{ todos { id } }")
+        assert caught.value.retry_after == 42 and caught.value.exit_code == 6
+        assert caught.value.code == "requests_per_minute"
+        assert "Try again in 42 s" in caught.value.message
+        assert scripted.answers == []  # one request: the CLI says when, it does not wait

@@ -19,6 +19,7 @@ one fails. Results are handed back only after the commit, so an acknowledged wri
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import sqlite3
 import threading
@@ -94,6 +95,26 @@ class GroupWriter:
 
         self._queue.put(run)
         return await future
+
+    def write_blocking(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in its own transaction on the writer thread, waited for by the
+        calling thread, which must not be the event loop's: batched bookkeeping
+        (db/usage_sink.py) that should never take a turn of the loop."""
+        if self._closed:
+            raise RuntimeError("the database has been closed")
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                with self._engine.begin() as conn:
+                    result = fn(conn)
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(result)  # only now: the transaction is committed
+
+        self._queue.put(run)
+        return done.result()
 
     async def aclose(self) -> None:
         """Finish every write already asked for, then stop the thread."""

@@ -113,6 +113,13 @@ async def revoke_key(db: Database, name: str) -> bool:
     return revoked
 
 
+async def key_exists(db: Database, name: str) -> None:
+    """NotFound unless a key (revoked or not) has this name."""
+    stmt = select(api_keys.c.id).where(api_keys.c.name == name)
+    if await db.read(lambda conn: conn.execute(stmt).first()) is None:
+        raise NotFound(f"No API key named '{name}'.")
+
+
 async def lookup_owner(db: Database, key_hash: str) -> str | None:
     """Owner name for an unrevoked key's hash, or None. Read from the database on every call,
     so a revocation (even by another process) applies to the very next request."""

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -164,6 +165,40 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # `chatbot keys limit`: NULL is no limit. Read by server/quota.py, cached a few seconds.
+    rpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_day_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    concurrent_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class UsageHour(Base):
+    """What each key spent on each model in one UTC hour: one row per (owner, model, hour),
+    added to by the server's batched flush (db/usage.py)."""
+
+    __tablename__ = "usage_hours"
+    __table_args__ = (Index("ix_usage_hours_hour", "hour"),)
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, nullable=False)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RateCounter(Base):
+    """The counters that rate limits are checked against, shared by every replica: requests and
+    tokens of a limited key per second (`kind` "s", `bucket` the Unix second) and per UTC day
+    (`kind` "d", `bucket` the day's number since 1970)."""
+
+    __tablename__ = "rate_counters"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, nullable=False)
+    tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 # Core statements on the write path use the tables directly (no ORM unit of work).
@@ -171,3 +206,5 @@ todos = cast(Table, Todo.__table__)
 api_keys = cast(Table, ApiKey.__table__)
 todo_tags = cast(Table, TodoTag.__table__)
 todo_journal = cast(Table, TodoJournal.__table__)
+usage_hours = cast(Table, UsageHour.__table__)
+rate_counters = cast(Table, RateCounter.__table__)

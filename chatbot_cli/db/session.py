@@ -49,7 +49,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration shipped. A database already there is recognised with one query, without
 # importing Alembic, which would otherwise stay in the server's memory for its whole life.
 # tests/db/test_migrations.py fails when a migration is added and this is not moved on.
-HEAD_REVISION = "0003_todo_fields"
+HEAD_REVISION = "0004_usage"
 SQLITE_READERS = 4
 BUSY_TIMEOUT_MS = 10_000
 # Any fixed number: replicas starting at once serialise their migrations on this lock.
@@ -219,6 +219,14 @@ class Database:
         if self._writer is not None:
             return await self._writer.write(fn)
         return await self._run_async(fn, commit=True)
+
+    def write_blocking(self, fn: Callable[[Connection], T]) -> T:
+        """SQLite only: `fn(connection)` committed on the writer thread, for a thread other
+        than the event loop's (PostgreSQL has no synchronous driver here: such a thread opens
+        its own `Database` on a loop of its own)."""
+        if self._writer is None:
+            raise RuntimeError("write_blocking needs an open SQLite database")
+        return self._writer.write_blocking(fn)
 
     async def _run_async(
         self, fn: Callable[[Connection], T], *, commit: bool, retry: bool = True

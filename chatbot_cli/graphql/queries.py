@@ -17,6 +17,7 @@ from chatbot_cli.db import todos as db_todos
 from chatbot_cli.db.todo_query import TodoFilter, page_todos
 from chatbot_cli.errors import InvalidRequest, NotFound
 from chatbot_cli.graphql.types import PageInfo, Priority, Todo, TodoConnection, TodoSort, caller
+from chatbot_cli.graphql.usage import UsageRow, resolve_usage
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -174,3 +175,9 @@ class Query:
         if record is None:
             raise NotFound(f"Todo {id} not found.")
         return Todo.from_record(record)
+
+    usage: list[UsageRow] = strawberry.field(
+        resolver=resolve_usage,
+        description="Requests and tokens your key spent on chat completions, in hourly "
+        "buckets, since `since`; the server's own key sees every key.",
+    )

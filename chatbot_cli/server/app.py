@@ -32,6 +32,7 @@ from chatbot_cli.server.docs import install_docs
 from chatbot_cli.server.errors import install_error_handlers
 from chatbot_cli.server.health import DatabaseCheck
 from chatbot_cli.server.limits import RequestContextMiddleware
+from chatbot_cli.server.quota import RATELIMIT_HEADERS, Quota
 from chatbot_cli.server.serving import OpenAIServingChat
 from chatbot_cli.server.serving_models import OpenAIServingModels
 
@@ -79,9 +80,12 @@ async def lifespan(
     if engine is None:
         engine = build_engine(settings)
     app.state.engine = engine
+    app.state.quota = quota = Quota.start(database)
     try:
         await engine.start()
-        app.state.openai_serving_chat = OpenAIServingChat(engine, settings, app.state.metrics)
+        app.state.openai_serving_chat = OpenAIServingChat(
+            engine, settings, app.state.metrics, quota
+        )
         app.state.openai_serving_models = OpenAIServingModels(
             engine, upstream=settings.engine == "openai"
         )
@@ -90,6 +94,7 @@ async def lifespan(
         yield
     finally:
         await engine.close()
+        await quota.aclose()  # the last usage batch, before the database closes
         await database.dispose()
         app.state.database_check.close()
 
@@ -135,7 +140,7 @@ def create_app(
             allow_credentials=False,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id", "retry-after"],
+            expose_headers=["x-request-id", "retry-after", *RATELIMIT_HEADERS],
         )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chatbot_cli.errors import ChatbotError, Overloaded, error_envelope
+from chatbot_cli.errors import ChatbotError, Overloaded, RateLimitExceeded, error_envelope
 
 log = logging.getLogger("chatbot.server")
 
@@ -20,7 +20,7 @@ _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_
 
 def chatbot_error_response(exc: ChatbotError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, Overloaded):
+    if isinstance(exc, (Overloaded, RateLimitExceeded)):
         headers["Retry-After"] = str(exc.retry_after)
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"

@@ -123,6 +123,10 @@ class RequestContextMiddleware:
                     *message["headers"],
                     (b"x-request-id", request_id.encode("ascii")),
                 ]
+                # A limited key's x-ratelimit headers, put there by server/quota.py.
+                extra = scope["state"].get("response_headers")
+                if extra:
+                    message["headers"] += [(k.encode(), v.encode()) for k, v in extra.items()]
             await send(message)
 
         try:

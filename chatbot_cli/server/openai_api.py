@@ -18,12 +18,18 @@ from chatbot_cli.server.protocol import (
     ModelCard,
     ModelList,
 )
+from chatbot_cli.server.quota import ratelimit_status
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid request (`param` names the field)"},
     401: {"model": ErrorResponse, "description": "Missing or wrong API key"},
     404: {"model": ErrorResponse, "description": "Unknown model"},
     413: {"model": ErrorResponse, "description": "Request body too large"},
+    429: {
+        "model": ErrorResponse,
+        "description": "Over one of the key's limits (`code` names it); retry after "
+        "`Retry-After` seconds",
+    },
     503: {
         "model": ErrorResponse,
         "description": "All slots busy and the wait queue full; retry after `Retry-After` seconds",
@@ -77,7 +83,9 @@ _EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["openai"])
+router = APIRouter(
+    prefix="/v1", dependencies=[Depends(require_owner), Depends(ratelimit_status)], tags=["openai"]
+)
 
 
 @router.post(

@@ -26,6 +26,7 @@ from chatbot_cli.errors import ChatbotError, EngineFailure, InvalidRequest
 from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
+from chatbot_cli.server.quota import Quota, Ticket, admit_request
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
 from chatbot_cli.server.tools import Plan, check_request, plan_request, read_calls
 
@@ -134,10 +135,13 @@ class OpenAIServingChat:
     it once; a request reaches it through `deps.ServingChat` and brings only what is its own:
     the body, and the raw request to notice a client that disconnects."""
 
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, metrics: Metrics, quota: Quota | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.quota = quota
         self.flush_interval = settings.stream_flush_ms / 1000
 
     async def create_chat_completion(
@@ -153,13 +157,19 @@ class OpenAIServingChat:
         plan = plan_request(body, info)
         reader = plan.reader
         transform = None if reader is None else (lambda stream: read_calls(stream, reader()))
+        ticket = await admit_request(self.quota, raw_request, body.model, body.n)
         fan = FanOut(self.engine, body.model, generation_requests(body, plan), transform)
         if body.stream:
-            return await self._stream(body, fan, started)
-        return await self._complete(raw_request, body, fan, started)
+            return await self._stream(body, fan, started, ticket)
+        return await self._complete(raw_request, body, fan, started, ticket)
 
     async def _complete(
-        self, raw_request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
+        self,
+        raw_request: Request,
+        body: ChatCompletionRequest,
+        fan: FanOut,
+        started: float,
+        ticket: Ticket,
     ) -> Response:
         metrics = self.metrics
         # One task per request (not per token) so a disconnect can be noticed while waiting.
@@ -180,6 +190,7 @@ class OpenAIServingChat:
             collector.cancel()
             fan.cancel()
             disconnect.cancel()
+            ticket.finish(fan)
             usage = fan.usage() if outcome == "ok" else {}
             metrics.finished(
                 False,
@@ -206,11 +217,14 @@ class OpenAIServingChat:
             }
         )
 
-    async def _stream(self, body: ChatCompletionRequest, fan: FanOut, started: float) -> Response:
+    async def _stream(
+        self, body: ChatCompletionRequest, fan: FanOut, started: float, ticket: Ticket
+    ) -> Response:
         try:
             await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
         except BaseException:
             fan.cancel()
+            ticket.finish(fan)
             self.metrics.finished(True, "rejected", time.perf_counter() - started)
             raise
         shutdown = anyio.Event()
@@ -219,9 +233,10 @@ class OpenAIServingChat:
             # The generator's own `finally` cancels the engine streams, but a generator that
             # never started (client gone before the first event) has no `finally` to run.
             fan.cancel()
+            ticket.finish(fan)
 
         return EventStream(
-            self._sse_events(body, fan, started, shutdown),
+            self._sse_events(body, fan, started, shutdown, ticket),
             background=BackgroundTask(cancel_leftovers),
             headers=SSE_HEADERS,
             ping=PING_SECONDS,
@@ -236,6 +251,7 @@ class OpenAIServingChat:
         fan: FanOut,
         started: float,
         shutdown: anyio.Event,
+        ticket: Ticket,
     ) -> AsyncIterator[bytes]:
         metrics = self.metrics
         interval = self.flush_interval
@@ -322,6 +338,7 @@ class OpenAIServingChat:
         finally:
             fan.cancel()
             watcher.cancel()
+            ticket.finish(fan)
             usage = fan.usage()
             metrics.finished(
                 True,

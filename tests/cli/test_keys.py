@@ -58,3 +58,56 @@ def test_revoke() -> None:
     assert (
         json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)[0]["revoked_at"] is None
     )
+
+
+def test_limit_set_show_and_clear() -> None:
+    runner.invoke(app, ["keys", "create", "dora"])
+    set_ = runner.invoke(app, ["keys", "limit", "dora", "--rpm", "60", "--concurrent", "2"])
+    assert set_.exit_code == 0, set_.stderr
+    assert set_.stdout.strip() == "Key 'dora': 60 requests/min, 2 concurrent."
+    more = runner.invoke(app, ["keys", "limit", "dora", "--tpm", "1000", "--json"])
+    assert json.loads(more.stdout) == {
+        "name": "dora",
+        "rpm": 60,
+        "tpm": 1000,
+        "tokens_per_day": None,
+        "concurrent": 2,
+    }
+    shown = runner.invoke(app, ["keys", "limit", "dora"])
+    assert shown.stdout.strip() == "Key 'dora': 60 requests/min, 1000 tokens/min, 2 concurrent."
+    cleared = runner.invoke(app, ["keys", "limit", "dora", "--clear"])
+    assert cleared.exit_code == 0 and cleared.stdout.strip() == "Key 'dora': no limits."
+
+
+def test_limit_bad_values_and_unknown_key() -> None:
+    runner.invoke(app, ["keys", "create", "eve"])
+    for option, value in [
+        ("--rpm", "0"),
+        ("--tpm", "-5"),
+        ("--tokens-per-day", "lots"),
+        ("--concurrent", "1.5"),
+        ("--rpm", ""),
+        ("--rpm", "99999999999"),
+    ]:
+        result = runner.invoke(app, ["keys", "limit", "eve", f"{option}={value}"])
+        assert result.exit_code == 2, (option, value, result.stdout)
+        assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith(f"Error: {option} ")
+    both = runner.invoke(app, ["keys", "limit", "eve", "--clear", "--rpm", "3"])
+    assert both.exit_code == 2 and len(both.stderr.splitlines()) == 1
+    missing = runner.invoke(app, ["keys", "limit", "nobody", "--rpm", "3"])
+    assert missing.exit_code == 5 and missing.stderr.strip() == "Error: No API key named 'nobody'."
+    # Nothing was changed by the refused commands.
+    assert runner.invoke(app, ["keys", "limit", "eve"]).stdout.strip() == "Key 'eve': no limits."
+
+
+def test_usage_report_and_bad_input() -> None:
+    runner.invoke(app, ["keys", "create", "fay"])
+    empty = runner.invoke(app, ["keys", "usage", "--json"])
+    assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    assert runner.invoke(app, ["keys", "usage", "fay"]).exit_code == 0
+    missing = runner.invoke(app, ["keys", "usage", "nobody"])
+    assert missing.exit_code == 5 and missing.stderr.strip() == "Error: No API key named 'nobody'."
+    for args in (["--since", "soon"], ["--by", "week"], ["--since", "-3d"]):
+        bad = runner.invoke(app, ["keys", "usage", *args])
+        assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1, args

@@ -116,3 +116,39 @@ def test_the_thread_checkpoints_the_wal(tmp_path: Path, monkeypatch: pytest.Monk
     seen = run(_url(tmp_path), scenario)
     assert any(s == ("chatbot-db-writer", "PRAGMA wal_checkpoint(PASSIVE)") for s in seen), seen
     assert all(name == "chatbot-db-writer" for name, stmt in seen if "PASSIVE" in stmt)
+
+
+def test_write_blocking_returns_after_the_commit(tmp_path: Path) -> None:
+    """From a thread other than the loop's (the usage sink): the write is committed, and seen by
+    another connection, as soon as the call returns; a failure is raised in that thread."""
+    url = f"sqlite:///{tmp_path / 'wb.db'}"
+
+    async def go(db: Database) -> None:
+        def insert(conn: Connection) -> int:
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (name, key_hash, created_at) "
+                    "VALUES ('a', 'h', '2026-01-01')"
+                )
+            )
+            time.sleep(0.05)  # a commit that comes late would be missed by the read below
+            return 7
+
+        def from_thread() -> tuple[int, list[str]]:
+            got = db.write_blocking(insert)
+            check = sqlite3.connect(tmp_path / "wb.db")
+            try:
+                return got, [r[0] for r in check.execute("SELECT name FROM api_keys")]
+            finally:
+                check.close()
+
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, from_thread) == (7, ["a"])
+
+        def bad(conn: Connection) -> None:
+            conn.execute(text("SELECT * FROM no_such_table"))
+
+        with pytest.raises(Exception, match="no_such_table"):
+            await loop.run_in_executor(None, db.write_blocking, bad)
+
+    run(url, go)

@@ -330,7 +330,9 @@ def replica_rows(ctx: Context) -> list[Row]:
             )
         try:
             key = _limited_key(replicas[0], "bench-shared", "--rpm", str(RPM))
-            ctx.log(f"figure 10: 4 clients on one key across 2 replicas for {REPLICA_SECONDS:.0f} s")
+            ctx.log(
+                f"figure 10: 4 clients on one key across 2 replicas for {REPLICA_SECONDS:.0f} s"
+            )
             counts: list[tuple[int, int]] = []
             lock = threading.Lock()
             until = time.monotonic() + REPLICA_SECONDS

@@ -257,13 +257,17 @@ class LlamaCppEngine:
             return job.cancelled
 
         result: Any = None
+        server = self._server
         try:
-            server = self._server
             if server is None:
                 raise EngineFailure("The engine is not running")
             result = server.handle_chat_completions(body, on_chunk)
         except BaseException as exc:  # handed to the consumer, never lost on this thread
             result = exc
+        finally:
+            # An exception's traceback keeps this frame in a reference cycle: the server must
+            # not live on in it after close(), until some garbage collection on any thread.
+            server = None
         try:
             call(self._finish, job, granted, queue, result)
         except RuntimeError:

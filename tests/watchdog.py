@@ -4,8 +4,9 @@ threads' stacks dumped and ends the whole run.
 pytest-timeout cannot stop a process whose GIL is held by a thread wedged in native code (its
 signal method's handler and its thread method's timer both need the GIL), and such a run hangs
 until the CI job is killed, with nothing in the log. faulthandler's watchdog is a C thread that
-needs no GIL: at 1.5 times the test's timeout it writes every thread's stack, the test's frame
-among them, to the terminal and exits with status 1.
+needs no GIL: when a test's setup, call or teardown runs 1.5 times the test's timeout, it
+writes every thread's stack, the test's frame among them, to the terminal and exits with
+status 1.
 
 Off when the test has no timeout, or when faulthandler_timeout is set (pytest then arms the
 same single watchdog itself).
@@ -46,8 +47,7 @@ def item_timeout(item: pytest.Item) -> float:
     return float(value or 0)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+def _guarded(item: pytest.Item) -> Generator[None, object, object]:
     timeout = item_timeout(item)
     if timeout <= 0 or float(item.config.getini("faulthandler_timeout") or 0) > 0:
         return (yield)
@@ -56,3 +56,20 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         return (yield)
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+# Armed per phase: pytest's faulthandler plugin cancels the watchdog whenever a phase fails
+# (pytest_exception_interact), and a failed test's teardown must stay guarded too.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _guarded(item))

@@ -156,12 +156,12 @@ class LlamaCppEngine:
         params.n_threads_http = 1
         try:
             try:
-                self._server = xlc.Server(params)
+                server = xlc.Server(params)
             except RuntimeError:
                 # The failed attempt leaves its socket file behind, which would fail the next.
                 (self._sock_dir / "engine.sock").unlink(missing_ok=True)
                 params.cache_type_k = xlc.ggml_type.GGML_TYPE_F16
-                self._server = xlc.Server(params)
+                server = xlc.Server(params)
         except Exception as exc:
             self._remove_sock_dir()
             more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
@@ -170,7 +170,14 @@ class LlamaCppEngine:
         # sets its running flag on entry: a stop from dropping the server before that is lost,
         # and the drop joins the thread forever while holding the GIL, freezing the process
         # beyond any Python timeout. One task answered means the loop is in; a stop then ends it.
-        self._server.handle_metrics()
+        # Until then close() must not see the server.
+        server.handle_metrics()
+        with self._jobs_lock:
+            if not self._closed:
+                self._server, server = server, None
+        if server is not None:  # closed while loading: this one goes now
+            del server
+            self._remove_sock_dir()
 
     async def close(self) -> None:
         if self._closed:
@@ -183,8 +190,8 @@ class LlamaCppEngine:
         """Stop every generation, wait for the workers, then drop the server. Safe to repeat;
         also runs at interpreter exit, where a worker still inside llama.cpp would abort the
         process."""
-        self._closed = True
-        with self._jobs_lock:
+        with self._jobs_lock:  # _load publishes its server under this lock unless closed
+            self._closed = True
             jobs = list(self._jobs)
         for job in jobs:
             job.cancelled = True

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import AsyncIterator
@@ -259,6 +261,35 @@ def test_close_frees_llamacpp_after_a_request_it_refused(tiny_model: Path) -> No
         assert sock not in _unix_socket_paths()
     finally:
         gc.enable()
+
+
+def test_close_during_start_drops_the_server_once_it_can(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() while the model loads: the new server is dropped only once its task loop runs
+    (dropped sooner it would never stop), and nothing of it is left."""
+    from chatbot_cli.engine import llamacpp
+
+    base = tempfile.mkdtemp(prefix="eng-", dir="/tmp")  # short: a socket path has a byte limit
+    monkeypatch.setattr(llamacpp, "_short_tmp", lambda: base)
+
+    async def scenario() -> None:
+        engine = build_engine(load_settings(model=str(tiny_model), warmup=False))
+        assert isinstance(engine, LlamaCppEngine)
+        starting = asyncio.create_task(engine.start())
+        await asyncio.sleep(0)  # start() now loads in its thread
+        await engine.close()
+        await starting
+        assert engine._server is None
+        with pytest.raises(EngineFailure):
+            await collect(engine, max_tokens=1)
+
+    try:
+        asyncio.run(scenario())
+        assert os.listdir(base) == []
+        assert not [path for path in _unix_socket_paths() if path.startswith(base)]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_an_engine_closed_right_after_start_stops(tiny_model: Path) -> None:

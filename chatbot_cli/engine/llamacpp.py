@@ -45,6 +45,7 @@ log = logging.getLogger("chatbot.engine")
 JOIN_TIMEOUT = 30.0
 FINISH_REASONS = frozenset({"stop", "length"})
 SOCK_PREFIX = "chatbot-engine-"
+CLOSED_WHILE_LOADING = "The engine was closed while its model loaded"
 
 
 class _Job:
@@ -164,6 +165,8 @@ class LlamaCppEngine:
                 server = xlc.Server(params)
         except Exception as exc:
             self._remove_sock_dir()
+            if self._closed:  # close() took the socket dir away from under the loading server
+                raise EngineFailure(CLOSED_WHILE_LOADING) from exc
             more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
             raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
         # `Server()` returns just before its thread enters llama.cpp's task loop, and the loop
@@ -178,6 +181,7 @@ class LlamaCppEngine:
         if server is not None:  # closed while loading: this one goes now
             del server
             self._remove_sock_dir()
+            raise EngineFailure(CLOSED_WHILE_LOADING)
 
     async def close(self) -> None:
         if self._closed:

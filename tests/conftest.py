@@ -9,6 +9,8 @@ import pytest
 
 from tests.live import LiveServer
 
+pytest_plugins = ["tests.watchdog"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

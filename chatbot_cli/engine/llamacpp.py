@@ -45,6 +45,7 @@ log = logging.getLogger("chatbot.engine")
 JOIN_TIMEOUT = 30.0
 FINISH_REASONS = frozenset({"stop", "length"})
 SOCK_PREFIX = "chatbot-engine-"
+CLOSED_WHILE_LOADING = "The engine was closed while its model loaded"
 
 
 class _Job:
@@ -156,21 +157,31 @@ class LlamaCppEngine:
         params.n_threads_http = 1
         try:
             try:
-                self._server = xlc.Server(params)
+                server = xlc.Server(params)
             except RuntimeError:
                 # The failed attempt leaves its socket file behind, which would fail the next.
                 (self._sock_dir / "engine.sock").unlink(missing_ok=True)
                 params.cache_type_k = xlc.ggml_type.GGML_TYPE_F16
-                self._server = xlc.Server(params)
+                server = xlc.Server(params)
         except Exception as exc:
             self._remove_sock_dir()
+            if self._closed:  # close() took the socket dir away from under the loading server
+                raise EngineFailure(CLOSED_WHILE_LOADING) from exc
             more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
             raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
         # `Server()` returns just before its thread enters llama.cpp's task loop, and the loop
         # sets its running flag on entry: a stop from dropping the server before that is lost,
         # and the drop joins the thread forever while holding the GIL, freezing the process
         # beyond any Python timeout. One task answered means the loop is in; a stop then ends it.
-        self._server.handle_metrics()
+        # Until then close() must not see the server.
+        server.handle_metrics()
+        with self._jobs_lock:
+            if not self._closed:
+                self._server, server = server, None
+        if server is not None:  # closed while loading: this one goes now
+            del server
+            self._remove_sock_dir()
+            raise EngineFailure(CLOSED_WHILE_LOADING)
 
     async def close(self) -> None:
         if self._closed:
@@ -183,8 +194,8 @@ class LlamaCppEngine:
         """Stop every generation, wait for the workers, then drop the server. Safe to repeat;
         also runs at interpreter exit, where a worker still inside llama.cpp would abort the
         process."""
-        self._closed = True
-        with self._jobs_lock:
+        with self._jobs_lock:  # _load publishes its server under this lock unless closed
+            self._closed = True
             jobs = list(self._jobs)
         for job in jobs:
             job.cancelled = True
@@ -257,13 +268,17 @@ class LlamaCppEngine:
             return job.cancelled
 
         result: Any = None
+        server = self._server
         try:
-            server = self._server
             if server is None:
                 raise EngineFailure("The engine is not running")
             result = server.handle_chat_completions(body, on_chunk)
         except BaseException as exc:  # handed to the consumer, never lost on this thread
             result = exc
+        finally:
+            # An exception's traceback keeps this frame in a reference cycle: the server must
+            # not live on in it after close(), until some garbage collection on any thread.
+            server = None
         try:
             call(self._finish, job, granted, queue, result)
         except RuntimeError:

@@ -234,7 +234,10 @@ def run_tool(graphql: GraphQL, name: str, raw_args: str | dict[str, Any] | None)
         data = graphql(query, variables)
     except ChatbotError as exc:
         return ToolResult(name, args, error=exc.message)
-    return ToolResult(name, args, result=shape(data))
+    try:
+        return ToolResult(name, args, result=shape(data))
+    except (KeyError, TypeError, AttributeError):
+        return ToolResult(name, args, error="The server's answer had an unexpected shape.")
 
 
 def _operation(

@@ -161,6 +161,7 @@ class ToolResult:
     arguments: dict[str, Any] | None
     result: Any = None
     error: str | None = None
+    malformed: bool = False  # the call itself was wrong: no such tool, bad JSON, schema refused
 
     @property
     def ok(self) -> bool:
@@ -174,6 +175,8 @@ class ToolResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
         out.update({"error": self.error} if self.error is not None else {"result": self.result})
+        if self.malformed:
+            out["malformed"] = True
         return out
 
 
@@ -225,6 +228,9 @@ def run_tool(graphql: GraphQL, name: str, raw_args: str | dict[str, Any] | None)
     args: dict[str, Any] | None = None
     try:
         args = parse_arguments(name, raw_args)
+    except ToolArgumentError as exc:
+        return ToolResult(name, None, error=str(exc), malformed=True)
+    try:
         query, variables, shape = _operation(name, args)
     except ToolArgumentError as exc:
         return ToolResult(name, args, error=str(exc))

@@ -5,8 +5,10 @@ todo-tool eval's harness.
 A script maps a user message to the assistant's steps in that turn: step k answers the request
 that holds k assistant messages after that user message. A step is text, or tool calls given as
 (name, arguments) with arguments a dict (sent as JSON) or a raw string (sent as is, to script
-malformed calls). Streams send tool calls in OpenAI's shape: the first delta of a call carries
-its index, id, type and name, the next ones pieces of `arguments`.
+malformed calls), or a function of the request's messages that returns one of those (to answer
+from a tool result, such as an id a listing returned). Streams send tool calls in OpenAI's
+shape: the first delta of a call carries its index, id, type and name, the next ones pieces of
+`arguments`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,8 @@ MODEL = "scripted"
 KEY = "sk-scripted-upstream-key"
 
 Call = tuple[str, dict[str, Any] | str]
-Step = str | list[Call]
+Reply = str | list[Call]
+Step = Reply | Callable[[list[dict[str, Any]]], Reply]
 
 
 @dataclass
@@ -40,14 +43,15 @@ class Script:
     fallback: str = "I can only answer what my script says."
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
-    def step(self, messages: list[dict[str, Any]]) -> Step:
+    def step(self, messages: list[dict[str, Any]]) -> Reply:
         last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
         text = str(messages[last_user].get("content") or "")
         steps = self.turns.get(text)
         if not steps:
             return self.fallback
         done = sum(1 for m in messages[last_user + 1 :] if m.get("role") == "assistant")
-        return steps[min(done, len(steps) - 1)]
+        step = steps[min(done, len(steps) - 1)]
+        return step(messages) if callable(step) else step
 
 
 def _calls(step: list[Call], turn: int) -> list[dict[str, Any]]:
@@ -75,7 +79,7 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
     return f"data: {json.dumps(body)}\n\n"
 
 
-def _stream(step: Step, calls: list[dict[str, Any]]) -> Iterator[str]:
+def _stream(step: Reply, calls: list[dict[str, Any]]) -> Iterator[str]:
     yield _chunk({"role": "assistant", "content": ""})
     if isinstance(step, str):
         for word in step.split(" "):
@@ -92,7 +96,8 @@ def _stream(step: Step, calls: list[dict[str, Any]]) -> Iterator[str]:
                 yield _chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield _chunk({}, "tool_calls")
     usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    yield f"data: {json.dumps({'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
+    last = {"object": "chat.completion.chunk", "choices": [], "usage": usage}
+    yield f"data: {json.dumps(last)}\n\n"
     yield "data: [DONE]\n\n"
 
 

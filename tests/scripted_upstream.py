@@ -82,8 +82,8 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
 def _stream(step: Reply, calls: list[dict[str, Any]]) -> Iterator[str]:
     yield _chunk({"role": "assistant", "content": ""})
     if isinstance(step, str):
-        for word in step.split(" "):
-            yield _chunk({"content": word + " "})
+        for number, word in enumerate(step.split(" ")):
+            yield _chunk({"content": word if number == 0 else " " + word})
         yield _chunk({}, "stop")
     else:
         for index, call in enumerate(calls):

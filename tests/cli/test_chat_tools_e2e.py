@@ -71,7 +71,7 @@ def todos(server: LiveServer) -> list[dict[str, Any]]:
 def test_a_request_becomes_a_todo(server: LiveServer) -> None:
     result = chat(server, "--tools", "Remind me to buy milk tomorrow, it's urgent")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "Added 'Buy milk' for tomorrow. \n"
+    assert result.stdout == "Added 'Buy milk' for tomorrow.\n"
     assert result.stderr.splitlines() == [
         '→ add_todo(title="Buy milk", due="tomorrow", priority="high")'
     ]
@@ -124,3 +124,37 @@ def test_no_tools_sends_none(server: LiveServer) -> None:
     body = SCRIPT.bodies[-1]
     assert "tools" not in body
     assert body["messages"][0]["content"] == "The user has no pending todos."
+
+
+def test_tools_are_on_by_default_where_the_model_card_lists_them(server: LiveServer) -> None:
+    card = httpx.get(server.url + f"/v1/models/{MODEL}", headers=server.headers).json()
+    assert "tools" in card["capabilities"]
+    result = chat(server, "Remind me to buy milk tomorrow, it's urgent")
+    assert result.returncode == 0, result.stderr
+    assert "→ add_todo(" in result.stderr
+    assert [t["title"] for t in todos(server)] == ["Buy milk"]
+
+
+def test_the_repl_runs_tools_and_asks_before_deleting(server: LiveServer) -> None:
+    from tests.cli.test_chat_tty import finish, send, spawn
+
+    child = spawn(server.env, "-m", MODEL, "--no-log")
+    send(child, "Remind me to buy milk tomorrow, it's urgent")
+    child.expect_exact("→ add_todo(")
+    child.expect_exact("for tomorrow.")
+    send(child, "Delete the milk todo")
+    child.expect_exact("→ delete_todo(id=1)")
+    child.expect_exact("Allow delete_todo? [y/N]")
+    child.sendline("n")
+    child.expect_exact("Deleted it.")  # the script's words; the todo is still there
+    assert [t["title"] for t in todos(server)] == ["Buy milk"]
+    send(child, "Delete the milk todo")
+    child.expect_exact("Allow delete_todo? [y/N]")
+    child.sendline("y")
+    child.expect_exact("Deleted it.")
+    send(child, "/tools off")
+    child.expect_exact("Todo tools: off")
+    send(child, "/exit")
+    finish(child)
+    assert child.exitstatus == 0
+    assert todos(server) == []

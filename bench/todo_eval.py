@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,13 +131,23 @@ def judge(
     return (target not in after), "the todo was not deleted"
 
 
-def run_case(case: Case, todos: Todos, env: dict[str, str], model: str) -> Outcome:
+@dataclass
+class Limits:
+    max_tokens: int = 256  # each model answer (a call or the reply)
+    timeout: float = 300.0  # one request with all its rounds
+
+
+def run_case(case: Case, todos: Todos, env: dict[str, str], model: str, limits: Limits) -> Outcome:
     todos.reset()
     before = todos.all()
     started = time.monotonic()
     cmd = [sys.executable, "-m", "chatbot_cli", "chat", "--tools", "--yes", "--json",
-           "--no-log", "--temperature", "0", "-m", model, case.prompt]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+           "--no-log", "--temperature", "0", "--max-tokens", str(limits.max_tokens),
+           "-m", model, case.prompt]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=limits.timeout)
+    except subprocess.TimeoutExpired:
+        return Outcome(case, False, f"no answer in {limits.timeout:.0f} s", seconds=limits.timeout)
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         why = f"chat failed: {proc.stderr.strip()[-300:]}"
@@ -148,13 +159,16 @@ def run_case(case: Case, todos: Todos, env: dict[str, str], model: str) -> Outco
     return Outcome(case, correct, "" if correct else why, calls, answer, seconds)
 
 
-def evaluate(url: str, api_key: str, env: dict[str, str], model: str) -> list[Outcome]:
+def evaluate(
+    url: str, api_key: str, env: dict[str, str], model: str, limits: Limits | None = None
+) -> list[Outcome]:
     todos = Todos(url, api_key)
     outcomes = []
     for number, case in enumerate(CASES, 1):
-        outcome = run_case(case, todos, env, model)
+        outcome = run_case(case, todos, env, model, limits or Limits())
         mark = "ok" if outcome.correct else f"WRONG ({outcome.why})"
-        sys.stderr.write(f"[eval] {number:2}/{len(CASES)} {case.kind:8} {mark}\n")
+        took = f"{outcome.seconds:.1f} s"
+        sys.stderr.write(f"[eval] {number:2}/{len(CASES)} {case.kind:8} {took:>7} {mark}\n")
         outcomes.append(outcome)
     return outcomes
 
@@ -175,6 +189,7 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
         "well_formed": calls - malformed,
         "well_formed_share": (calls - malformed) / calls if calls else 1.0,
         "by_kind": {k: {"correct": c, "of": n} for k, (c, n) in kinds.items()},
+        "median_seconds": statistics.median(o.seconds for o in outcomes) if outcomes else 0.0,
     }
 
 
@@ -190,6 +205,7 @@ def render(model: str, s: dict[str, Any]) -> str:
         f"({s['well_formed_share']:.0%}; target 100%) |",
     ]
     lines += [f"| {k} correct | {v['correct']}/{v['of']} |" for k, v in s["by_kind"].items()]
+    lines.append(f"| median time a request | {s['median_seconds']:.1f} s |")
     return "\n".join(lines)
 
 
@@ -199,6 +215,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--upstream-url", help="Evaluate a model of this OpenAI-compatible server.")
     parser.add_argument("--upstream-key", help="Key for --upstream-url.")
     parser.add_argument("--upstream-model", default="default", help="Model id upstream.")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="Server slots (default 1: requests run one at a time, and one slot gets the whole "
+        "context, which the tool definitions need on a small model).",
+    )
+    parser.add_argument("--max-tokens", type=int, default=256, help="Per model answer.")
+    parser.add_argument("--timeout", type=float, default=300, help="Seconds per request.")
     parser.add_argument("--json", type=Path, help="Also write the summary and every case here.")
     return parser.parse_args(argv)
 
@@ -210,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="chatbot-eval-") as tmp:
         home = Path(tmp)
-        extra: list[str] = []
+        extra: list[str] = ["--parallel", str(args.parallel)]
         model_path = None
         if args.upstream_url:
-            extra = ["--engine", "openai", "--upstream-url", args.upstream_url]
+            extra += ["--engine", "openai", "--upstream-url", args.upstream_url]
             extra += ["--upstream-key", args.upstream_key] if args.upstream_key else []
             model = args.upstream_model
         else:
@@ -225,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         server = LiveServer(home=home, model=model_path, extra_args=extra, extra_env=env)
         server.start(timeout=180)
         try:
-            outcomes = evaluate(server.url, server.api_key, server.env, model)
+            limits = Limits(args.max_tokens, args.timeout)
+            outcomes = evaluate(server.url, server.api_key, server.env, model, limits)
         finally:
             server.stop()
     s = summary(outcomes)

@@ -31,23 +31,19 @@ EDITABLE = ("title", "due", "priority", "tags", "project", "notes")
 # Tools that destroy data: the chat asks before running them (MCP clients ask on their own).
 DESTRUCTIVE = frozenset({"delete_todo", "clear_completed"})
 
-_ID = {"type": "integer", "minimum": 1, "description": "The todo's id (from list_todos)."}
+# Descriptions are short: the schemas go into every prompt, and a small model's context is
+# small (SmolLM2 gets 1024 tokens a slot with the default four slots). Lengths are the server's
+# to check: it refuses an over-long field whole, which comes back as a tool error.
+_ID = {"type": "integer", "minimum": 1, "description": "Todo id, from list_todos."}
 _DUE = {
     "type": "string",
     "minLength": 1,
-    "description": "When it is due: an ISO date or date-time (2026-12-24, 2026-12-24T17:00) or "
-    "words like 'tomorrow', 'fri 5pm', 'in 3 days'. A date alone means the end of that day.",
+    "description": "Due: 2026-12-24, 2026-12-24T17:00, tomorrow, fri 5pm, in 3 days.",
 }
-_PRIORITY = {"type": "string", "enum": PRIORITIES, "description": "How much it matters."}
-_TAGS = {
-    "type": "array",
-    "items": {"type": "string", "minLength": 1, "maxLength": 100},
-    "maxItems": 50,
-    "description": "Tags: single lower-case words.",
-}
-_TITLE = {"type": "string", "minLength": 1, "maxLength": 500, "description": "What to do."}
-_PROJECT = {"type": "string", "minLength": 1, "maxLength": 100, "description": "Project name."}
-_NOTES = {"type": "string", "maxLength": 20000, "description": "Notes (Markdown)."}
+_PRIORITY = {"type": "string", "enum": PRIORITIES}
+_TAGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+_TITLE = {"type": "string", "minLength": 1}
+_TEXT = {"type": "string"}
 
 
 def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -59,90 +55,60 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[
     }
 
 
-def _nullable(schema: dict[str, Any], clears: str) -> dict[str, Any]:
-    types = [schema["type"], "null"]
-    description = f"{schema['description']} null {clears}."
-    out = {**schema, "type": types, "description": description}
-    if "enum" in out:
-        out["enum"] = [*out["enum"], None]
-    return out
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
 
+
+_ONE = _obj({"id": _ID}, ["id"])
 
 TOOLS: dict[str, dict[str, Any]] = {
     "list_todos": {
-        "description": "List the user's todos, most urgent first. Use it to find a todo's id "
-        "before completing, editing or deleting it.",
+        "description": "List todos, most urgent first (default: pending ones). Finds ids.",
         "parameters": _obj(
             {
-                "status": {
-                    "type": "string",
-                    "enum": ["pending", "done", "all"],
-                    "description": "Which todos: pending (default), done or all.",
-                },
-                "search": {"type": "string", "description": "Text the title contains."},
-                "tag": {"type": "string", "description": "Only todos with this tag."},
-                "project": {"type": "string", "description": "Only todos in this project."},
-                "priority": {**_PRIORITY, "description": "Only todos of this priority."},
-                "due": {
-                    "type": "string",
-                    "enum": ["today", "week", "overdue"],
-                    "description": "Only todos due by the end of today, within 7 days, or "
-                    "already overdue.",
-                },
-                "limit": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": LIST_MAX,
-                    "description": f"At most this many (default {LIST_DEFAULT}).",
-                },
+                "status": {"type": "string", "enum": ["pending", "done", "all"]},
+                "search": {**_TEXT, "description": "Text in the title."},
+                "tag": _TEXT,
+                "project": _TEXT,
+                "priority": _PRIORITY,
+                "due": {"type": "string", "enum": ["today", "week", "overdue"]},
+                "limit": {"type": "integer", "minimum": 1, "maximum": LIST_MAX},
             }
         ),
     },
     "add_todo": {
-        "description": "Add a todo for the user.",
+        "description": "Add a todo.",
         "parameters": _obj(
             {
                 "title": _TITLE,
                 "due": _DUE,
                 "priority": _PRIORITY,
                 "tags": _TAGS,
-                "project": _PROJECT,
-                "notes": _NOTES,
+                "project": _TEXT,
+                "notes": _TEXT,
             },
             ["title"],
         ),
     },
-    "complete_todo": {
-        "description": "Mark a todo as done.",
-        "parameters": _obj({"id": _ID}, ["id"]),
-    },
-    "reopen_todo": {
-        "description": "Mark a done todo as not done again.",
-        "parameters": _obj({"id": _ID}, ["id"]),
-    },
+    "complete_todo": {"description": "Mark a todo done.", "parameters": _ONE},
+    "reopen_todo": {"description": "Mark a todo not done.", "parameters": _ONE},
     "edit_todo": {
-        "description": "Change fields of a todo; only the fields given change.",
+        "description": "Change a todo's fields; null clears one.",
         "parameters": _obj(
             {
                 "id": _ID,
                 "title": _TITLE,
-                "due": _nullable(_DUE, "removes the due date"),
+                "due": _nullable(_DUE),
                 "priority": _PRIORITY,
-                "tags": {**_TAGS, "description": "The new tags (replace the old ones)."},
-                "project": _nullable(_PROJECT, "removes the project"),
-                "notes": _nullable(_NOTES, "removes the notes"),
+                "tags": _TAGS,
+                "project": _nullable(_TEXT),
+                "notes": _nullable(_TEXT),
             },
             ["id"],
         ),
     },
-    "delete_todo": {
-        "description": "Delete a todo for good (the user is asked first).",
-        "parameters": _obj({"id": _ID}, ["id"]),
-    },
-    "clear_completed": {
-        "description": "Delete every completed todo (the user is asked first).",
-        "parameters": _obj({}),
-    },
+    "delete_todo": {"description": "Delete a todo.", "parameters": _ONE},
+    "clear_completed": {"description": "Delete all done todos.", "parameters": _obj({})},
 }
 
 

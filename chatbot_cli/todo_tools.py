@@ -128,6 +128,7 @@ class ToolResult:
     result: Any = None
     error: str | None = None
     malformed: bool = False  # the call itself was wrong: no such tool, bad JSON, schema refused
+    raw: str | None = None  # a malformed call's arguments as sent, for --json
 
     @property
     def ok(self) -> bool:
@@ -143,6 +144,7 @@ class ToolResult:
         out.update({"error": self.error} if self.error is not None else {"result": self.result})
         if self.malformed:
             out["malformed"] = True
+            out["raw_arguments"] = self.raw
         return out
 
 
@@ -160,7 +162,7 @@ def parse_arguments(name: str, raw: str | dict[str, Any] | None) -> dict[str, An
     elif isinstance(raw, str):
         try:
             args = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ToolArgumentError(f"The arguments are not valid JSON ({exc}).") from None
     else:
         args = raw
@@ -195,7 +197,8 @@ def run_tool(graphql: GraphQL, name: str, raw_args: str | dict[str, Any] | None)
     try:
         args = parse_arguments(name, raw_args)
     except ToolArgumentError as exc:
-        return ToolResult(name, None, error=str(exc), malformed=True)
+        raw = raw_args if isinstance(raw_args, str) or raw_args is None else json.dumps(raw_args)
+        return ToolResult(name, None, error=str(exc), malformed=True, raw=raw)
     try:
         query, variables, shape = _operation(name, args)
     except ToolArgumentError as exc:

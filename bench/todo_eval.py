@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -160,11 +161,19 @@ def run_case(case: Case, todos: Todos, env: dict[str, str], model: str, limits: 
 
 
 def evaluate(
-    url: str, api_key: str, env: dict[str, str], model: str, limits: Limits | None = None
+    url: str,
+    api_key: str,
+    env: dict[str, str],
+    model: str,
+    limits: Limits | None = None,
+    numbers: list[int] | None = None,
 ) -> list[Outcome]:
+    """Run the cases (all, or those of the given 1-based numbers) one after the other."""
     todos = Todos(url, api_key)
     outcomes = []
     for number, case in enumerate(CASES, 1):
+        if numbers and number not in numbers:
+            continue
         outcome = run_case(case, todos, env, model, limits or Limits())
         mark = "ok" if outcome.correct else f"WRONG ({outcome.why})"
         took = f"{outcome.seconds:.1f} s"
@@ -224,6 +233,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-tokens", type=int, default=256, help="Per model answer.")
     parser.add_argument("--timeout", type=float, default=300, help="Seconds per request.")
+    parser.add_argument(
+        "--cases",
+        help="Only these cases, by 1-based number (e.g. 1,10,16,21,26: one of each kind); "
+        "the summary then says how many ran.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the summary and every case here.")
     return parser.parse_args(argv)
 
@@ -233,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.live import LiveServer
 
     args = parse_args(argv)
+    # A SIGTERM unwinds like Ctrl-C, so the server this run started is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="chatbot-eval-") as tmp:
         home = Path(tmp)
         extra: list[str] = ["--parallel", str(args.parallel)]
@@ -251,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         server.start(timeout=180)
         try:
             limits = Limits(args.max_tokens, args.timeout)
-            outcomes = evaluate(server.url, server.api_key, server.env, model, limits)
+            numbers = [int(n) for n in args.cases.split(",")] if args.cases else None
+            outcomes = evaluate(server.url, server.api_key, server.env, model, limits, numbers)
         finally:
             server.stop()
     s = summary(outcomes)

@@ -189,6 +189,14 @@ class Settings(BaseSettings):
         "each at once",
     )
 
+    tool_rounds: int = Field(
+        4,
+        ge=0,
+        le=50,
+        description="`chatbot chat --tools`: most rounds of tool calls in one turn, then the "
+        "model must answer",
+    )
+
     @field_validator("url", "upstream_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:

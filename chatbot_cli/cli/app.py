@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from chatbot_cli import __version__
-from chatbot_cli.cli import chat, config, db, keys, models, serve, todo
+from chatbot_cli.cli import chat, config, db, keys, mcp_cmd, models, serve, todo
 from chatbot_cli.cli.common import GLOBAL, HELP_MARKUP, HELP_OPTIONS
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ def root(
 
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
+app.command("mcp")(mcp_cmd.mcp)
 app.add_typer(todo.app, name="todo")
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")

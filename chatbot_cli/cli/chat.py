@@ -17,7 +17,6 @@ from chatbot_cli.cli.turn import (
     DEFAULT_MODEL,
     TurnOptions,
     explain,
-    run_turn,
     save_log,
     show_answer,
     usage_line,
@@ -95,6 +94,26 @@ def chat(
     api_key: str | None = typer.Option(
         None, "--api-key", help="API key to send (overrides config).", show_default=False
     ),
+    tools: bool | None = typer.Option(
+        None,
+        "--tools/--no-tools",
+        help="Let the model list, add, complete, edit and delete your todos (default: on when "
+        "the model's card in /v1/models lists 'tools').",
+        show_default=False,
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Run tool calls that delete todos without asking."
+    ),
+    todos: bool = typer.Option(
+        False, "--todos", help="Put your pending todos into the context (any model)."
+    ),
+    tool_rounds: int | None = typer.Option(
+        None,
+        "--tool-rounds",
+        min=0,
+        help="Most rounds of tool calls in one turn (setting tool_rounds, default 4).",
+        show_default=False,
+    ),
 ) -> None:
     """Chat with the model: stream an answer (Markdown on a terminal, plain text in a pipe)."""
     from chatbot_cli.cli.common import fail, handle_errors, is_tty, settings
@@ -130,28 +149,36 @@ def chat(
     if system is not None:
         conversation.set_system(system)
 
+    from chatbot_cli.cli.tools import ChatTools, converse, json_output, model_supports_tools
     from chatbot_cli.client import Client
     from chatbot_cli.errors import ChatbotError
 
     client = Client(s.url, s.api_key_value(), timeout=s.timeout)
     tty = is_tty()
     try:
+        if tools is None:
+            tools = model_supports_tools(client, opts.model)
+        rounds = s.tool_rounds if tool_rounds is None else tool_rounds
+        chat_tools = ChatTools(enabled=tools, rounds=rounds, yes=yes, todos=todos)
         if interactive:
             from chatbot_cli.cli.interactive import Session
 
-            Session(client, conversation, opts, s.data_dir, log=not no_log, tty=tty).run()
+            Session(
+                client, conversation, opts, s.data_dir, log=not no_log, tty=tty, tools=chat_tools
+            ).run()
             return
         conversation.add("user", text)
         with handle_errors():
             try:
-                answer = run_turn(client, opts, conversation.messages, tty)
+                turn = converse(client, opts, conversation.messages, tty, chat_tools)
             except ChatbotError as exc:
                 raise explain(client, exc) from None
+        answer = turn.answer
         if answer.response is not None and not answer.interrupted:
             if json_out:
                 from chatbot_cli.cli.common import print_json
 
-                print_json(answer.response)
+                print_json(json_output(turn) if chat_tools.enabled else answer.response)
             else:
                 show_answer(answer, tty, raw)
         if answer.text:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatbot_cli.cli.sanitize import one_line
-from chatbot_cli.cli.turn import explain, run_turn, save_log, show_answer, usage_line
+from chatbot_cli.cli.turn import explain, save_log, show_answer, usage_line
 from chatbot_cli.perms import private_dir, private_file
 
 if TYPE_CHECKING:
+    from chatbot_cli.cli.tools import ChatTools
     from chatbot_cli.cli.turn import TurnOptions
     from chatbot_cli.client import Client
     from chatbot_cli.conversation import Conversation
@@ -26,6 +27,7 @@ HELP = """Commands:
   /clear         forget the conversation so far (the system message stays)
   /system TEXT   set the system message (/system alone removes it)
   /model ID      switch model (/model alone shows the current one)
+  /tools on|off  let the model manage your todos (/tools alone shows the state)
   /help          this help
 Ctrl-C cancels the answer being written; Ctrl-C at the prompt clears the line."""
 
@@ -40,13 +42,17 @@ class Session:
         *,
         log: bool,
         tty: bool,
+        tools: ChatTools | None = None,
     ) -> None:
+        from chatbot_cli.cli.tools import ChatTools
+
         self.client = client
         self.conversation = conversation
         self.opts = opts
         self.data_dir = data_dir
         self.log = log
         self.tty = tty
+        self.tools = tools or ChatTools()
 
     def say(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -74,6 +80,12 @@ class Session:
                 self.opts.model = arg
                 self.conversation.model = arg
             self.say(f"Model: {self.opts.model}")
+        elif name == "/tools":
+            if arg in ("on", "off"):
+                self.tools.enabled = arg == "on"
+            elif arg:
+                self.say("Use /tools on or /tools off.")
+            self.say(f"Todo tools: {'on' if self.tools.enabled else 'off'}")
         else:
             self.say(f"Unknown command {name}; /help lists them.")
         return False
@@ -95,11 +107,13 @@ class Session:
         return f"The model '{model}' does not exist. Available models: {', '.join(ids) or 'none'}."
 
     def ask(self, text: str) -> None:
+        from chatbot_cli.cli.tools import converse
         from chatbot_cli.errors import ChatbotError
 
         self.conversation.add("user", text)
         try:
-            answer = run_turn(self.client, self.opts, self.conversation.messages, self.tty)
+            messages = self.conversation.messages
+            answer = converse(self.client, self.opts, messages, self.tty, self.tools).answer
         except ChatbotError as exc:
             self.conversation.pop_last_user()
             message = one_line(explain(self.client, exc).message)

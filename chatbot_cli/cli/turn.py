@@ -34,9 +34,10 @@ class TurnOptions:
     stream: bool = True
     usage: bool = False
     raw: bool = False  # in a pipe, print control characters as sent (a terminal never does)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. tools, tool_choice (cli/tools.py)
 
-    def body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": messages}
+    def body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, **self.extra}
         for name in ("temperature", "top_p", "max_tokens", "seed"):
             value = getattr(self, name)
             if value is not None:
@@ -55,6 +56,7 @@ class Answer:
     finish_reason: str | None = None
     interrupted: bool = False
     response: dict[str, Any] | None = None  # the whole non-stream response, for --json
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # OpenAI's message.tool_calls
 
 
 def make_renderer(tty: bool, raw: bool = False) -> Renderer:
@@ -66,7 +68,7 @@ def make_renderer(tty: bool, raw: bool = False) -> Renderer:
 
 
 def run_turn(
-    client: Client, opts: TurnOptions, messages: list[dict[str, str]], tty: bool
+    client: Client, opts: TurnOptions, messages: list[dict[str, Any]], tty: bool
 ) -> Answer:
     """Send one request and show the answer. Ctrl-C ends it early: `interrupted` is set and the
     connection is closed at once, so the server stops generating. Other errors propagate."""
@@ -81,6 +83,7 @@ def run_turn(
         answer.response = response
         choice = (response.get("choices") or [{}])[0]
         answer.text = str((choice.get("message") or {}).get("content") or "")
+        answer.tool_calls = list((choice.get("message") or {}).get("tool_calls") or [])
         answer.finish_reason = choice.get("finish_reason")
         answer.usage = response.get("usage")
         return answer
@@ -94,9 +97,12 @@ def run_turn(
                     if chunk.get("usage"):
                         answer.usage = chunk["usage"]
                     for choice in chunk.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        content = delta.get("content")
                         if content:
                             renderer.feed(content)
+                        if delta.get("tool_calls"):
+                            merge_tool_call_deltas(answer.tool_calls, delta["tool_calls"])
                         if choice.get("finish_reason"):
                             answer.finish_reason = choice["finish_reason"]
             finally:
@@ -109,6 +115,27 @@ def run_turn(
         answer.interrupted = True
         answer.text = renderer.text
     return answer
+
+
+def merge_tool_call_deltas(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
+    """Add one chunk's `delta.tool_calls` to the calls so far, OpenAI's way: the first delta of
+    a call (by `index`) brings its id, type and name, the later ones pieces of `arguments`."""
+    for delta in deltas:
+        if not isinstance(delta, dict):
+            continue
+        index = delta.get("index", len(calls) - 1 if calls else 0)
+        if not isinstance(index, int) or index < 0:
+            continue
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls[index]
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        function = delta.get("function") or {}
+        if function.get("name"):
+            call["function"]["name"] += function["name"]
+        if function.get("arguments"):
+            call["function"]["arguments"] += function["arguments"]
 
 
 def show_answer(answer: Answer, tty: bool, raw: bool = False) -> None:

@@ -91,7 +91,10 @@ async def lifespan(
         )
         tune_gc()
         log.info("ready: models %s", ", ".join(m.id for m in engine.models) or "(none)")
-        yield
+        from chatbot_cli.server.mcp_http import mcp_running
+
+        async with mcp_running(app):
+            yield
     finally:
         await engine.close()
         await quota.aclose()  # the last usage batch, before the database closes
@@ -114,6 +117,7 @@ def create_app(
     """The whole app. `engine` and `database` replace the ones the settings describe (tests pass a
     scripted engine or a database of their own); the lifespan starts and closes them."""
     from chatbot_cli.graphql.schema import create_graphql_router
+    from chatbot_cli.server.mcp_http import install_mcp
     from chatbot_cli.server.metrics import install_metrics
     from chatbot_cli.server.models_api import router as models_router
     from chatbot_cli.server.openai_api import router as openai_router
@@ -150,6 +154,7 @@ def create_app(
         create_graphql_router(graphql_context),
         dependencies=[Depends(require_owner)],
     )
+    install_mcp(app)
     install_metrics(app)
     install_web(app)
 

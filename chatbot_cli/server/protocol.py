@@ -402,6 +402,12 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    capabilities: list[str] = Field(
+        default_factory=list,
+        description="What requests to this model may use beyond chat: 'tools' (tools and "
+        "tool_choice) and 'response_format' (json_object, json_schema). `chatbot chat` turns "
+        "its todo tools on by default where 'tools' is listed.",
+    )
 
 
 class ModelList(BaseModel):

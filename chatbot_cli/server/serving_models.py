@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from chatbot_cli.engine.base import Engine, ModelInfo
+from chatbot_cli.engine.base import PLAIN, Engine, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ModelNotFound
 from chatbot_cli.server.protocol import (
@@ -44,7 +44,12 @@ class OpenAIServingModels:
         if info.path:
             with contextlib.suppress(OSError):
                 created = int(os.stat(info.path).st_mtime)
-        return ModelCard(id=info.id, created=created, owned_by=info.owned_by)
+        # Both engines that honour a JSON schema (llama.cpp) or pass tools on (an upstream) take
+        # tools and response_format; the others refuse them.
+        capabilities = [] if info.structured == PLAIN else ["tools", "response_format"]
+        return ModelCard(
+            id=info.id, created=created, owned_by=info.owned_by, capabilities=capabilities
+        )
 
     def list_models(self) -> ModelList:
         return ModelList(data=[self._card(m) for m in self.engine.models])

@@ -269,7 +269,7 @@ async def test_models_endpoints() -> None:
         one = (await c.get("/v1/models/tiny")).json()
     assert listing["object"] == "list"
     (card,) = listing["data"]
-    assert set(card) == {"id", "object", "created", "owned_by"}
+    assert set(card) == {"id", "object", "created", "owned_by", "capabilities"}
     assert card["id"] == "tiny" and card["object"] == "model"
     assert one == card
 

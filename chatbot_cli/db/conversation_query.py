@@ -1,0 +1,499 @@
+"""Reading conversations and stored completions: pages, one conversation with its messages, and
+full-text search of the messages.
+
+Search ranks on the database's own index and computes snippets only for the page it returns:
+SQLite's FTS5 (`MATCH`, bm25 `rank`, `snippet()` on the page's rows), PostgreSQL's stored
+tsvector with its GIN index (`websearch_to_tsquery`, `ts_rank`, then `ts_headline` on the page's
+rows). The search objects are made by migration 0004, outside the models, so the statements here
+are SQL text. The user's words are turned into an FTS5 query here (quoted phrases, OR, -word, as
+`websearch_to_tsquery` reads them), so no input is an FTS5 syntax error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, text
+
+from chatbot_cli.db.conversations import previous_context
+from chatbot_cli.db.models import chat_completions, chat_messages, conversations
+from chatbot_cli.db.session import Database
+from chatbot_cli.errors import InvalidRequest
+
+MAX_SEARCH_CHARS = 500
+# The highlighted words of a snippet are between these (Markdown bold).
+MARK = "**"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    name: str | None
+    title: str
+    model: str
+    created_at: datetime
+    updated_at: datetime
+    prompt_tokens: int
+    completion_tokens: int
+    messages: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title,
+            "model": self.model,
+            "createdAt": self.created_at.isoformat(),
+            "updatedAt": self.updated_at.isoformat(),
+            "messages": self.messages,
+            "usage": {
+                "promptTokens": self.prompt_tokens,
+                "completionTokens": self.completion_tokens,
+                "totalTokens": self.prompt_tokens + self.completion_tokens,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    conversation_id: str
+    completion_id: str
+    role: str
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    message_id: int
+    conversation_id: str
+    role: str
+    created_at: datetime
+    snippet: str
+    rank: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRecord:
+    id: str
+    conversation_id: str
+    model: str
+    created_at: datetime
+    complete: bool
+    request: dict[str, Any]
+    response: dict[str, Any]
+    metadata: dict[str, str]
+
+
+_CONV_COLUMNS = (
+    conversations.c.id,
+    conversations.c.name,
+    conversations.c.title,
+    conversations.c.model,
+    conversations.c.created_at,
+    conversations.c.updated_at,
+    conversations.c.prompt_tokens,
+    conversations.c.completion_tokens,
+)
+
+
+def _conversation(row: Any, messages: int = 0) -> ConversationRecord:
+    return ConversationRecord(
+        row.id,
+        row.name,
+        row.title,
+        row.model,
+        row.created_at,
+        row.updated_at,
+        int(row.prompt_tokens),
+        int(row.completion_tokens),
+        messages,
+    )
+
+
+def _message_counts(conn: Connection, ids: list[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    stmt = (
+        select(chat_messages.c.conversation_id, func.count())
+        .where(chat_messages.c.conversation_id.in_(ids))
+        .group_by(chat_messages.c.conversation_id)
+    )
+    return {row[0]: int(row[1]) for row in conn.execute(stmt)}
+
+
+# -- conversations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    records: list[ConversationRecord]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def _encode_cursor(key: list[Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, kind: str) -> list[Any]:
+    bad = InvalidRequest(
+        "'after' is not a cursor of this list: pass the endCursor of the previous page.",
+        param="after",
+    )
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(value, list) or len(value) != 3 or value[0] != kind:
+        raise bad
+    return value[1:]
+
+
+def check_search(query: str) -> str:
+    query = query.strip()
+    if not query:
+        raise InvalidRequest("'search' is empty: give some words to look for.", param="search")
+    if len(query) > MAX_SEARCH_CHARS or "\x00" in query:
+        raise InvalidRequest(
+            f"'search' is at most {MAX_SEARCH_CHARS} characters of text.", param="search"
+        )
+    return query
+
+
+async def list_conversations(
+    db: Database,
+    owner: str,
+    *,
+    first: int,
+    after: str | None = None,
+    since: datetime | None = None,
+    model: str | None = None,
+) -> ConversationPage:
+    """The owner's conversations, most recently used first, a page after the cursor."""
+    stmt = select(*_CONV_COLUMNS).where(conversations.c.owner == owner)
+    if since is not None:
+        stmt = stmt.where(conversations.c.updated_at >= since)
+    if model is not None:
+        stmt = stmt.where(conversations.c.model == model)
+    if after:
+        when, last_id = _decode_cursor(after, "c")
+        try:
+            moment = datetime.fromisoformat(str(when)).astimezone(UTC)
+        except ValueError:
+            raise InvalidRequest("'after' is not a cursor of this list.", param="after") from None
+        stmt = stmt.where(
+            or_(
+                conversations.c.updated_at < moment,
+                and_(conversations.c.updated_at == moment, conversations.c.id < str(last_id)),
+            )
+        )
+    stmt = stmt.order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
+    stmt = stmt.limit(first + 1)
+
+    def read(conn: Connection) -> tuple[list[Any], dict[str, int]]:
+        rows = list(conn.execute(stmt).all())
+        return rows, _message_counts(conn, [r.id for r in rows[:first]])
+
+    rows, counts = await db.read(read)
+    records = [_conversation(r, counts.get(r.id, 0)) for r in rows[:first]]
+    end = records[-1] if records else None
+    cursor = _encode_cursor(["c", end.updated_at.isoformat(), end.id]) if end else None
+    return ConversationPage(records, len(rows) > first, cursor)
+
+
+async def get_conversation(
+    db: Database, owner: str, conversation_id: str | None = None, *, name: str | None = None
+) -> ConversationRecord | None:
+    """By id, or by session name; None when the owner has none such (ids leak nothing)."""
+    stmt = select(*_CONV_COLUMNS).where(conversations.c.owner == owner)
+    if conversation_id is not None:
+        stmt = stmt.where(conversations.c.id == conversation_id)
+    elif name is not None:
+        stmt = stmt.where(conversations.c.name == name.strip())
+    else:
+        return None
+
+    def read(conn: Connection) -> ConversationRecord | None:
+        row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return _conversation(row, _message_counts(conn, [row.id]).get(row.id, 0))
+
+    return await db.read(read)
+
+
+async def latest_conversation(db: Database, owner: str) -> ConversationRecord | None:
+    page = await list_conversations(db, owner, first=1)
+    return page.records[0] if page.records else None
+
+
+async def conversation_messages(
+    db: Database, owner: str, conversation_id: str
+) -> list[MessageRecord]:
+    stmt = (
+        select(
+            chat_messages.c.id,
+            chat_messages.c.conversation_id,
+            chat_messages.c.completion_id,
+            chat_messages.c.role,
+            chat_messages.c.content,
+            chat_messages.c.created_at,
+        )
+        .where(
+            chat_messages.c.conversation_id == conversation_id, chat_messages.c.owner == owner
+        )
+        .order_by(chat_messages.c.id)
+    )
+    rows = await db.read(lambda conn: list(conn.execute(stmt).all()))
+    return [MessageRecord(*row) for row in rows]
+
+
+async def conversation_context(
+    db: Database, owner: str, conversation_id: str
+) -> list[dict[str, str]]:
+    """What the next turn sends first: the last turn's input messages and its answer."""
+
+    def read(conn: Connection) -> list[dict[str, str]]:
+        found = conn.execute(
+            select(conversations.c.id).where(
+                conversations.c.id == conversation_id, conversations.c.owner == owner
+            )
+        ).first()
+        return previous_context(conn, conversation_id) if found else []
+
+    return await db.read(read)
+
+
+# -- search ------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"\w+")
+
+
+def fts5_query(query: str) -> str:
+    """The user's words as an FTS5 query with websearch_to_tsquery's reading: words must all
+    appear, "quoted words" as a phrase, `or` between two terms for either, -word for none."""
+    terms: list[tuple[str, str]] = []  # (operator before it, quoted term)
+    pending = "AND"
+    for match in _TOKEN.finditer(query):
+        negate, phrase, bare = match.group(1), match.group(2), match.group(3)
+        if bare is not None and bare.lower() == "or" and terms:
+            pending = "OR"
+            continue
+        if bare is not None:
+            negate = "-" if bare.startswith("-") else ""
+            phrase = bare.lstrip("-")
+        words = _WORD.findall(phrase or "")
+        if not words:
+            continue
+        term = '"' + " ".join(words) + '"'
+        terms.append(("NOT" if negate and terms else pending, term))
+        pending = "AND"
+    if not terms:
+        return ""
+    out = terms[0][1]
+    for op, term in terms[1:]:
+        out += f" {op} {term}"
+    return out
+
+
+_SQLITE_TOP = """
+SELECT m.id FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
+{join}
+WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
+ORDER BY f.rank, m.id DESC LIMIT :limit OFFSET :offset
+"""
+_SQLITE_PAGE = """
+SELECT m.id, m.conversation_id, m.role, m.created_at, f.rank AS rank,
+       snippet(chat_messages_fts, 0, :mark, :mark, '…', 16) AS snippet
+FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
+WHERE chat_messages_fts MATCH :q AND f.rowid IN ({ids})
+ORDER BY f.rank, m.id DESC
+"""
+_PG_PAGE = """
+WITH q AS (SELECT websearch_to_tsquery('english', :q) AS q),
+top AS (
+  SELECT m.id, ts_rank(m.search, q.q) AS rank FROM chat_messages m {join}, q
+  WHERE m.owner = :owner AND m.search @@ q.q {where}
+  ORDER BY rank DESC, m.id DESC LIMIT :limit OFFSET :offset
+)
+SELECT m.id, m.conversation_id, m.role, m.created_at, top.rank AS rank,
+       ts_headline('english', m.content, q.q,
+                   'StartSel=' || :mark || ', StopSel=' || :mark
+                   || ', MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "')
+         AS snippet
+FROM top JOIN chat_messages m ON m.id = top.id, q
+ORDER BY top.rank DESC, m.id DESC
+"""
+
+
+async def search_messages(
+    db: Database,
+    owner: str,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    since: datetime | None = None,
+    model: str | None = None,
+) -> list[SearchHit]:
+    """The owner's messages matching `query`, best first, with highlighted snippets."""
+    query = check_search(query)
+    params: dict[str, Any] = {"owner": owner, "limit": limit, "offset": offset, "mark": MARK}
+    join, where = "", ""
+    if model is not None:
+        join = "JOIN conversations c ON c.id = m.conversation_id"
+        where += " AND c.model = :model"
+        params["model"] = model
+    if since is not None:
+        where += " AND m.created_at >= :since"
+        params["since"] = since if not db.is_sqlite else since.astimezone(UTC).replace(tzinfo=None)
+    if db.is_sqlite:
+        match = fts5_query(query)
+        if not match:
+            return []
+        params["q"] = match
+
+        def read(conn: Connection) -> list[Any]:
+            top = text(_SQLITE_TOP.format(join=join, where=where))
+            ids = [int(r[0]) for r in conn.execute(top, params)]
+            if not ids:
+                return []
+            page = text(_SQLITE_PAGE.format(ids=",".join(map(str, ids))))
+            return list(conn.execute(page, {"q": match, "mark": MARK}))
+
+    else:
+        params["q"] = query
+
+        def read(conn: Connection) -> list[Any]:
+            return list(conn.execute(text(_PG_PAGE.format(join=join, where=where)), params))
+
+    rows = await db.read(read)
+    return [
+        SearchHit(
+            int(r.id),
+            r.conversation_id,
+            r.role,
+            _aware(r.created_at),
+            str(r.snippet),
+            float(r.rank),
+        )
+        for r in rows
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def conversations_by_id(
+    db: Database, owner: str, ids: list[str]
+) -> dict[str, ConversationRecord]:
+    if not ids:
+        return {}
+    stmt = select(*_CONV_COLUMNS).where(
+        conversations.c.owner == owner, conversations.c.id.in_(ids)
+    )
+
+    def read(conn: Connection) -> dict[str, ConversationRecord]:
+        rows = list(conn.execute(stmt).all())
+        counts = _message_counts(conn, [r.id for r in rows])
+        return {r.id: _conversation(r, counts.get(r.id, 0)) for r in rows}
+
+    return await db.read(read)
+
+
+# -- stored completions (OpenAI) ------------------------------------------------------------
+
+
+def _completion(row: Any) -> CompletionRecord:
+    return CompletionRecord(
+        row.id,
+        row.conversation_id,
+        row.model,
+        row.created_at,
+        bool(row.complete),
+        json.loads(row.request),
+        json.loads(row.response),
+        json.loads(row.metadata_json),
+    )
+
+
+_COMPLETION_COLUMNS = (
+    chat_completions.c.id,
+    chat_completions.c.conversation_id,
+    chat_completions.c.model,
+    chat_completions.c.created_at,
+    chat_completions.c.complete,
+    chat_completions.c.request,
+    chat_completions.c.response,
+    chat_completions.c.metadata_json,
+)
+
+
+async def get_completion(db: Database, owner: str, completion_id: str) -> CompletionRecord | None:
+    stmt = select(*_COMPLETION_COLUMNS).where(
+        chat_completions.c.id == completion_id, chat_completions.c.owner == owner
+    )
+    row = await db.read(lambda conn: conn.execute(stmt).first())
+    return _completion(row) if row is not None else None
+
+
+async def list_completions(
+    db: Database,
+    owner: str,
+    *,
+    limit: int,
+    after: str | None = None,
+    descending: bool = False,
+    model: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> tuple[list[CompletionRecord], bool]:
+    """A page of the owner's stored completions in creation order, after the completion `after`
+    (OpenAI's cursor is the last id of the previous page), and whether more follow."""
+    c = chat_completions.c
+    stmt = select(*_COMPLETION_COLUMNS).where(c.owner == owner)
+    if model is not None:
+        stmt = stmt.where(c.model == model)
+    order = (c.created_at.desc(), c.id.desc()) if descending else (c.created_at, c.id)
+    stmt = stmt.order_by(*order)
+
+    def read(conn: Connection) -> tuple[list[CompletionRecord], bool]:
+        nonlocal stmt
+        if after is not None:
+            anchor = conn.execute(
+                select(c.created_at, c.id).where(c.id == after, c.owner == owner)
+            ).first()
+            if anchor is None:
+                raise InvalidRequest(
+                    f"'after' names no stored completion of yours: {after}.", param="after"
+                )
+            when, last = anchor
+            if descending:
+                later = or_(c.created_at < when, and_(c.created_at == when, c.id < last))
+            else:
+                later = or_(c.created_at > when, and_(c.created_at == when, c.id > last))
+            stmt = stmt.where(later)
+        found: list[CompletionRecord] = []
+        # Metadata is JSON text, so its filter is applied here, reading on until the page fills.
+        for row in conn.execute(stmt.execution_options(yield_per=200)):
+            record = _completion(row)
+            if metadata and any(record.metadata.get(k) != v for k, v in metadata.items()):
+                continue
+            found.append(record)
+            if len(found) > limit:
+                break
+        return found[:limit], len(found) > limit
+
+    return await db.read(read)

@@ -220,6 +220,14 @@ class Database:
             return await self._writer.write(fn)
         return await self._run_async(fn, commit=True)
 
+    async def write_off_loop(self, fn: Callable[[Connection], T]) -> T:
+        """Like `write`, for work nobody is waiting for: on SQLite it runs on the writer thread
+        instead of the event loop; on PostgreSQL the loop only waits for the server."""
+        self._require()
+        if self._writer is not None:
+            return await self._writer.write_in_thread(fn)
+        return await self._run_async(fn, commit=True)
+
     async def _run_async(
         self, fn: Callable[[Connection], T], *, commit: bool, retry: bool = True
     ) -> T:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from chatbot_cli.server.deps import ServingChat, ServingModels, require_owner
+from chatbot_cli.server.deps import Owner, ServingChat, ServingModels, require_owner
 from chatbot_cli.server.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -97,9 +97,9 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)], tags=["o
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, serving: ServingChat, raw_request: Request
+    body: ChatCompletionRequest, serving: ServingChat, raw_request: Request, owner: Owner
 ) -> Response:
-    return await serving.create_chat_completion(body, raw_request)
+    return await serving.create_chat_completion(body, raw_request, owner)
 
 
 @router.get(

@@ -173,6 +173,23 @@ class ChatCompletionRequest(BaseModel):
         None, description='Passed to engines that support it, e.g. `{"type": "json_object"}`.'
     )
     user: str | None = Field(None, max_length=256, description="End-user id (not used).")
+    store: bool = Field(
+        False,
+        description="Store the request and the answer for your key (GET /v1/chat/completions); "
+        "a stream is stored when it ends, also when cut.",
+    )
+    metadata: dict[str, Any] | None = Field(
+        None, description="Up to 16 string pairs stored with the completion (keys 64, values 512)."
+    )
+    conversation: str | None = Field(
+        None,
+        max_length=40,
+        description="With store: the conversation this turn continues (the `x-conversation-id` "
+        "header of an earlier answer); a new one when absent.",
+    )
+    conversation_name: str | None = Field(
+        None, max_length=100, description="With store, for a new conversation: its session name."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
+from chatbot_cli.server.store import CompletionStore, StoredTurn, response_of, turn_headers
 
 # How long a streaming request waits for its first chunk before the 200 and the SSE headers go
 # out. Admission errors (queue full, unknown model, prompt too long) arrive well within it and
@@ -115,27 +116,40 @@ class OpenAIServingChat:
     it once; a request reaches it through `deps.ServingChat` and brings only what is its own:
     the body, and the raw request to notice a client that disconnects."""
 
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        store: CompletionStore | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.store = store
         self.flush_interval = settings.stream_flush_ms / 1000
 
     async def create_chat_completion(
-        self, body: ChatCompletionRequest, raw_request: Request
+        self, body: ChatCompletionRequest, raw_request: Request, owner: str = "default"
     ) -> Response:
         started = time.perf_counter()
         check_limits(body, self.settings)
         models = self.engine.models
         if models:  # an upstream that could not list its models yet forwards and reports why
             find_model(body.model, models)  # a clear 404 before any slot is taken
+        turn = await self.store.begin(body, owner) if body.store and self.store else None
         fan = FanOut(self.engine, body.model, generation_requests(body))
         if body.stream:
-            return await self._stream(body, fan, started)
-        return await self._complete(raw_request, body, fan, started)
+            return await self._stream(body, fan, started, turn)
+        return await self._complete(raw_request, body, fan, started, turn)
 
     async def _complete(
-        self, raw_request: Request, body: ChatCompletionRequest, fan: FanOut, started: float
+        self,
+        raw_request: Request,
+        body: ChatCompletionRequest,
+        fan: FanOut,
+        started: float,
+        turn: StoredTurn | None = None,
     ) -> Response:
         metrics = self.metrics
         # One task per request (not per token) so a disconnect can be noticed while waiting.
@@ -164,9 +178,8 @@ class OpenAIServingChat:
                 usage.get("prompt_tokens", 0),
                 usage.get("completion_tokens", 0),
             )
-        return JSONResponse(
-            {
-                "id": _completion_id(),
+        result = {
+                "id": turn.id if turn else _completion_id(),
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.model,
@@ -180,9 +193,17 @@ class OpenAIServingChat:
                 ],
                 "usage": fan.usage(),
             }
-        )
+        if turn is not None and self.store is not None:
+            self.store.finish(turn, result, complete=True)
+        return JSONResponse(result, headers=turn_headers(turn))
 
-    async def _stream(self, body: ChatCompletionRequest, fan: FanOut, started: float) -> Response:
+    async def _stream(
+        self,
+        body: ChatCompletionRequest,
+        fan: FanOut,
+        started: float,
+        turn: StoredTurn | None = None,
+    ) -> Response:
         try:
             await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
         except BaseException:
@@ -197,9 +218,9 @@ class OpenAIServingChat:
             fan.cancel()
 
         return EventStream(
-            self._sse_events(body, fan, started, shutdown),
+            self._sse_events(body, fan, started, shutdown, turn),
             background=BackgroundTask(cancel_leftovers),
-            headers=SSE_HEADERS,
+            headers={**SSE_HEADERS, **turn_headers(turn)},
             ping=PING_SECONDS,
             sep="\n",
             shutdown_event=shutdown,
@@ -212,10 +233,11 @@ class OpenAIServingChat:
         fan: FanOut,
         started: float,
         shutdown: anyio.Event,
+        turn: StoredTurn | None = None,
     ) -> AsyncIterator[bytes]:
         metrics = self.metrics
         interval = self.flush_interval
-        cid, created, model = _completion_id(), int(time.time()), body.model
+        cid, created, model = turn.id if turn else _completion_id(), int(time.time()), body.model
 
         def chunk(index: int, delta: dict[str, str], finish: str | None) -> bytes:
             return event(
@@ -303,3 +325,6 @@ class OpenAIServingChat:
                 usage["prompt_tokens"],
                 usage["completion_tokens"],
             )
+            if turn is not None and self.store is not None:
+                # Only queued here: the write happens after the stream, off this loop's path.
+                self.store.finish(turn, response_of(turn, fan, usage), complete=outcome == "ok")

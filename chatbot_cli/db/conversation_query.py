@@ -248,9 +248,7 @@ async def conversation_messages(
             chat_messages.c.content,
             chat_messages.c.created_at,
         )
-        .where(
-            chat_messages.c.conversation_id == conversation_id, chat_messages.c.owner == owner
-        )
+        .where(chat_messages.c.conversation_id == conversation_id, chat_messages.c.owner == owner)
         .order_by(chat_messages.c.id)
     )
     rows = await db.read(lambda conn: list(conn.execute(stmt).all()))
@@ -402,9 +400,7 @@ async def conversations_by_id(
 ) -> dict[str, ConversationRecord]:
     if not ids:
         return {}
-    stmt = select(*_CONV_COLUMNS).where(
-        conversations.c.owner == owner, conversations.c.id.in_(ids)
-    )
+    stmt = select(*_CONV_COLUMNS).where(conversations.c.owner == owner, conversations.c.id.in_(ids))
 
     def read(conn: Connection) -> dict[str, ConversationRecord]:
         rows = list(conn.execute(stmt).all())

@@ -53,8 +53,7 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
             raise InvalidRequest("'metadata' keys and values must be strings.", param=param)
         if len(key) > MAX_METADATA_KEY_CHARS:
             raise InvalidRequest(
-                f"metadata key '{key[:20]}...' is longer than {MAX_METADATA_KEY_CHARS} "
-                "characters.",
+                f"metadata key '{key[:20]}...' is longer than {MAX_METADATA_KEY_CHARS} characters.",
                 param=f"{param}.{key[:MAX_METADATA_KEY_CHARS]}",
             )
         if len(item) > MAX_METADATA_VALUE_CHARS:
@@ -163,8 +162,9 @@ def _store_one(conn: Connection, turn: StoredTurn) -> None:
     sent = [{"role": m["role"], "content": m["content"]} for m in turn.messages]
     new = sent[len(context) :] if context and sent[: len(context)] == context else sent
     usage = turn.response.get("usage") or {}
-    prompt, completion = int(usage.get("prompt_tokens") or 0), int(
-        usage.get("completion_tokens") or 0
+    prompt, completion = (
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
     )
     conn.execute(
         insert(chat_completions).values(

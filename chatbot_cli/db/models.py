@@ -208,7 +208,9 @@ class StoredCompletion(Base):
     and the response as JSON, and the metadata the client gave."""
 
     __tablename__ = "chat_completions"
-    __table_args__ = (Index("ix_chat_completions_owner_created_at_id", "owner", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_chat_completions_owner_created_at_id", "owner", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -253,7 +255,10 @@ class ChatMessage(Base):
         String(40), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )
     completion_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("chat_completions.id", ondelete="CASCADE"), nullable=False, index=True
+        String(40),
+        ForeignKey("chat_completions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     )
     owner: Mapped[str] = mapped_column(String(64), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)

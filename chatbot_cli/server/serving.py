@@ -179,20 +179,20 @@ class OpenAIServingChat:
                 usage.get("completion_tokens", 0),
             )
         result = {
-                "id": turn.id if turn else _completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.model,
-                "choices": [
-                    {
-                        "index": i,
-                        "message": {"role": "assistant", "content": "".join(s.text)},
-                        "finish_reason": _finish(s.finish_reason),
-                    }
-                    for i, s in enumerate(fan.states)
-                ],
-                "usage": fan.usage(),
-            }
+            "id": turn.id if turn else _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": "".join(s.text)},
+                    "finish_reason": _finish(s.finish_reason),
+                }
+                for i, s in enumerate(fan.states)
+            ],
+            "usage": fan.usage(),
+        }
         if turn is not None and self.store is not None:
             self.store.finish(turn, result, complete=True)
         return JSONResponse(result, headers=turn_headers(turn))

@@ -110,11 +110,11 @@ class CompletionStore:
         new = conversation is None
         if conversation is None:
             conversation = new_conversation_id()
-        elif self._new.get(conversation) != owner:
-            if await conversation_owner(self._database, conversation) != owner:
-                raise NotFound(
-                    f"Conversation {conversation} not found.", param="conversation"
-                )
+        elif (
+            self._new.get(conversation) != owner
+            and await conversation_owner(self._database, conversation) != owner
+        ):
+            raise NotFound(f"Conversation {conversation} not found.", param="conversation")
         if name is not None and not new:
             raise InvalidRequest(
                 "'conversation_name' names a new conversation; it cannot go with "

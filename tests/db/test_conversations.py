@@ -35,9 +35,7 @@ def turn(
         metadata=metadata or {},
         response={
             "object": "chat.completion",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": answer}}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
         },
         complete=complete,
@@ -114,10 +112,12 @@ def test_search_ranks_highlights_and_scopes(db_url: str) -> None:
         assert {h.conversation_id for h in hits} == {a, b}
         assert hits[0].conversation_id == b  # more mentions rank higher
         assert "**" in hits[0].snippet and "enguin" in hits[0].snippet
-        assert [h.conversation_id for h in await q.search_messages(db, "alice", "penguins -sleep")] == [b]
+        found = await q.search_messages(db, "alice", "penguins -sleep")
+        assert [h.conversation_id for h in found] == [b]
         assert len(await q.search_messages(db, "alice", '"sleep penguins" or south')) == 1
         assert len(await q.search_messages(db, "alice", "sleep OR south")) == 2
-        assert [h.conversation_id for h in await q.search_messages(db, "alice", "penguin", model="other")] == [b]
+        found = await q.search_messages(db, "alice", "penguin", model="other")
+        assert [h.conversation_id for h in found] == [b]
         assert await q.search_messages(db, "alice", 'AND ( " NEAR *') == []
         with pytest.raises(InvalidRequest):
             await q.search_messages(db, "alice", "   ")
@@ -157,7 +157,8 @@ def test_completions_list_metadata_and_delete(db_url: str) -> None:
         cid = conv.new_conversation_id()
         made: list[str] = []
         for i in range(4):
-            t = turn("o", cid, [{"role": "user", "content": f"m{i}"}], "a", metadata={"n": str(i % 2)})
+            message = [{"role": "user", "content": f"m{i}"}]
+            t = turn("o", cid, message, "a", metadata={"n": str(i % 2)})
             made.append(t.id)
             await store(db, t)
         page, more = await q.list_completions(db, "o", limit=3)

@@ -177,9 +177,7 @@ def test_a_turn_continues_its_conversation(sdk: openai.OpenAI, server: LiveServe
         )
 
 
-def test_owners_are_isolated_and_bad_input_is_a_400(
-    sdk: openai.OpenAI, server: LiveServer
-) -> None:
+def test_owners_are_isolated_and_bad_input_is_a_400(sdk: openai.OpenAI, server: LiveServer) -> None:
     out = sdk.chat.completions.create(
         model="default", messages=[{"role": "user", "content": "mine"}], max_tokens=2, store=True
     )

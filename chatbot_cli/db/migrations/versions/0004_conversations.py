@@ -91,9 +91,7 @@ def upgrade() -> None:
         "chat_completions",
         ["owner", "created_at", "id"],
     )
-    op.create_index(
-        "ix_chat_completions_conversation_id", "chat_completions", ["conversation_id"]
-    )
+    op.create_index("ix_chat_completions_conversation_id", "chat_completions", ["conversation_id"])
     op.create_table(
         "chat_messages",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

@@ -64,7 +64,7 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
     return dict(value)
 
 
-def clean_name(name: str | None) -> str | None:
+def clean_name(name: str | None, param: str = "name") -> str | None:
     """A session name: one line, 1-100 characters; None or blank clears it."""
     if name is None or not name.strip():
         return None
@@ -72,7 +72,7 @@ def clean_name(name: str | None) -> str | None:
     if len(name) > MAX_NAME_CHARS or any(c in name for c in "\r\n\t\x00"):
         raise InvalidRequest(
             f"A conversation name is one line of at most {MAX_NAME_CHARS} characters.",
-            param="name",
+            param=param,
         )
     return name
 

@@ -105,7 +105,7 @@ class CompletionStore:
     async def begin(self, body: ChatCompletionRequest, owner: str) -> StoredTurn:
         """Checks what the request asks to store, before anything is generated."""
         metadata = check_metadata(body.metadata)
-        name = clean_name(body.conversation_name)
+        name = clean_name(body.conversation_name, "conversation_name")
         conversation = body.conversation
         new = conversation is None
         if conversation is None:

@@ -139,12 +139,13 @@ class ConversationPage:
     end_cursor: str | None
 
 
-def _encode_cursor(key: list[Any]) -> str:
+def encode_cursor(key: list[Any]) -> str:
     raw = json.dumps(key, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, kind: str) -> list[Any]:
+def decode_cursor(cursor: str, kind: str | None = None) -> list[Any]:
+    """A cursor's [kind, two values]; InvalidRequest (param after) for anything else."""
     bad = InvalidRequest(
         "'after' is not a cursor of this list: pass the endCursor of the previous page.",
         param="after",
@@ -153,9 +154,9 @@ def _decode_cursor(cursor: str, kind: str) -> list[Any]:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad from None
-    if not isinstance(value, list) or len(value) != 3 or value[0] != kind:
+    if not isinstance(value, list) or len(value) != 3 or kind not in (None, value[0]):
         raise bad
-    return value[1:]
+    return value if kind is None else value[1:]
 
 
 def check_search(query: str) -> str:
@@ -185,7 +186,7 @@ async def list_conversations(
     if model is not None:
         stmt = stmt.where(conversations.c.model == model)
     if after:
-        when, last_id = _decode_cursor(after, "c")
+        when, last_id = decode_cursor(after, "c")
         try:
             moment = datetime.fromisoformat(str(when)).astimezone(UTC)
         except ValueError:
@@ -206,7 +207,7 @@ async def list_conversations(
     rows, counts = await db.read(read)
     records = [_conversation(r, counts.get(r.id, 0)) for r in rows[:first]]
     end = records[-1] if records else None
-    cursor = _encode_cursor(["c", end.updated_at.isoformat(), end.id]) if end else None
+    cursor = encode_cursor(["c", end.updated_at.isoformat(), end.id]) if end else None
     return ConversationPage(records, len(rows) > first, cursor)
 
 
@@ -310,6 +311,14 @@ SELECT m.id FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
 WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
 ORDER BY f.rank, m.id DESC LIMIT :limit OFFSET :offset
 """
+# One row per conversation, its best message: with min(), SQLite takes the bare column (m.id)
+# from the row holding the minimum.
+_SQLITE_TOP_GROUPED = """
+SELECT m.id, min(f.rank) AS best FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
+{join}
+WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
+GROUP BY m.conversation_id ORDER BY best, m.id DESC LIMIT :limit OFFSET :offset
+"""
 _SQLITE_PAGE = """
 SELECT m.id, m.conversation_id, m.role, m.created_at, f.rank AS rank,
        snippet(chat_messages_fts, 0, :mark, :mark, '…', 16) AS snippet
@@ -317,13 +326,21 @@ FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
 WHERE chat_messages_fts MATCH :q AND f.rowid IN ({ids})
 ORDER BY f.rank, m.id DESC
 """
+_PG_HITS = """
+SELECT m.id, m.conversation_id, ts_rank(m.search, q.q) AS rank FROM chat_messages m {join}, q
+WHERE m.owner = :owner AND m.search @@ q.q {where}
+"""
+_PG_TOP = "SELECT id, rank FROM hits ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset"
+_PG_TOP_GROUPED = """
+SELECT id, rank FROM (
+  SELECT DISTINCT ON (conversation_id) id, rank FROM hits
+  ORDER BY conversation_id, rank DESC, id DESC
+) best ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset
+"""
 _PG_PAGE = """
 WITH q AS (SELECT websearch_to_tsquery('english', :q) AS q),
-top AS (
-  SELECT m.id, ts_rank(m.search, q.q) AS rank FROM chat_messages m {join}, q
-  WHERE m.owner = :owner AND m.search @@ q.q {where}
-  ORDER BY rank DESC, m.id DESC LIMIT :limit OFFSET :offset
-)
+hits AS ({hits}),
+top AS ({top})
 SELECT m.id, m.conversation_id, m.role, m.created_at, top.rank AS rank,
        ts_headline('english', m.content, q.q,
                    'StartSel=' || :mark || ', StopSel=' || :mark
@@ -343,8 +360,10 @@ async def search_messages(
     offset: int = 0,
     since: datetime | None = None,
     model: str | None = None,
+    per_conversation: bool = False,
 ) -> list[SearchHit]:
-    """The owner's messages matching `query`, best first, with highlighted snippets."""
+    """The owner's messages matching `query`, best first, with highlighted snippets; with
+    `per_conversation`, only each conversation's best message."""
     query = check_search(query)
     params: dict[str, Any] = {"owner": owner, "limit": limit, "offset": offset, "mark": MARK}
     join, where = "", ""
@@ -360,9 +379,13 @@ async def search_messages(
         if not match:
             return []
         params["q"] = match
+        top = text(
+            (_SQLITE_TOP_GROUPED if per_conversation else _SQLITE_TOP).format(
+                join=join, where=where
+            )
+        )
 
         def read(conn: Connection) -> list[Any]:
-            top = text(_SQLITE_TOP.format(join=join, where=where))
             ids = [int(r[0]) for r in conn.execute(top, params)]
             if not ids:
                 return []
@@ -371,9 +394,15 @@ async def search_messages(
 
     else:
         params["q"] = query
+        statement = text(
+            _PG_PAGE.format(
+                hits=_PG_HITS.format(join=join, where=where),
+                top=_PG_TOP_GROUPED if per_conversation else _PG_TOP,
+            )
+        )
 
         def read(conn: Connection) -> list[Any]:
-            return list(conn.execute(text(_PG_PAGE.format(join=join, where=where)), params))
+            return list(conn.execute(statement, params))
 
     rows = await db.read(read)
     return [

@@ -199,3 +199,20 @@ def test_fts5_query_is_always_valid_syntax() -> None:
     assert q.fts5_query('"cold water" or ice -fish') == '"cold water" OR "ice" NOT "fish"'
     assert q.fts5_query('") NEAR(') == '"NEAR"'
     assert q.fts5_query('") (* -') == ""
+
+
+def test_search_per_conversation_keeps_each_ones_best_message(db_url: str) -> None:
+    async def scenario(db: Database) -> None:
+        a, b = conv.new_conversation_id(), conv.new_conversation_id()
+        ask = [{"role": "user", "content": "tell me about otters"}]
+        await store(db, turn("o", a, ask, "Otters hold hands. Otters, otters, otters."))
+        await store(db, turn("o", b, [{"role": "user", "content": "otters?"}], "no"))
+        every = await q.search_messages(db, "o", "otters")
+        assert len(every) == 3
+        best = await q.search_messages(db, "o", "otters", per_conversation=True)
+        assert [h.conversation_id for h in best] == [a, b]
+        assert best[0].role == "assistant"
+        second = await q.search_messages(db, "o", "otters", per_conversation=True, offset=1)
+        assert [h.conversation_id for h in second] == [b]
+
+    run(db_url, scenario)

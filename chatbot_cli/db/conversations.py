@@ -37,6 +37,10 @@ def new_conversation_id() -> str:
     return "conv_" + secrets.token_hex(12)
 
 
+def new_completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
 def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
     """OpenAI's rules: at most 16 string pairs, keys up to 64 characters, values up to 512."""
     if value is None:

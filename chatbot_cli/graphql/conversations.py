@@ -15,6 +15,7 @@ import strawberry
 
 from chatbot_cli.db import conversation_query as query
 from chatbot_cli.db import conversations as db_conversations
+from chatbot_cli.db.models import utcnow
 from chatbot_cli.errors import InvalidRequest, NotFound
 from chatbot_cli.graphql.types import PageInfo, caller
 
@@ -34,6 +35,12 @@ class ConversationMessage:
 @strawberry.type(description="A message to send again: the input of the next turn.")
 class ContextMessage:
     role: str
+    content: str
+
+
+@strawberry.input(description="A message of an imported conversation.")
+class MessageInput:
+    role: str = strawberry.field(description="system, user or assistant.")
     content: str
 
 
@@ -165,6 +172,57 @@ async def _search(
     )
 
 
+MAX_IMPORT_MESSAGES = 512
+MAX_IMPORT_CHARS = 1_000_000
+
+
+def imported_turn(
+    owner: str, messages: list[tuple[str, str]], model: str, name: str | None
+) -> db_conversations.StoredTurn:
+    """A stored turn made of a conversation held elsewhere (the CLI's old local file)."""
+    if not messages or len(messages) > MAX_IMPORT_MESSAGES:
+        raise InvalidRequest(
+            f"A conversation has 1-{MAX_IMPORT_MESSAGES} messages.", param="messages"
+        )
+    if sum(len(c) for _, c in messages) > MAX_IMPORT_CHARS or not 0 < len(model) <= 256:
+        raise InvalidRequest("The conversation is too large to import.", param="messages")
+    for i, (role, _) in enumerate(messages):
+        if role not in ("system", "user", "assistant"):
+            raise InvalidRequest(
+                f"Message {i}: role is system, user or assistant.", param=f"messages[{i}].role"
+            )
+    sent = [{"role": r, "content": c} for r, c in messages]
+    answer = ""
+    if sent[-1]["role"] == "assistant":
+        answer = sent.pop()["content"]
+    created = utcnow()
+    return db_conversations.StoredTurn(
+        id=db_conversations.new_completion_id(),
+        owner=owner,
+        conversation_id=db_conversations.new_conversation_id(),
+        model=model,
+        created=created,
+        messages=sent,
+        params={},
+        metadata={"imported": "true"},
+        response={
+            "object": "chat.completion",
+            "created": int(created.timestamp()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        },
+        new_conversation=True,
+        conversation_name=db_conversations.clean_name(name),
+    )
+
+
 def _found(done: bool, conversation_id: str) -> None:
     if not done:
         raise NotFound(f"Conversation {conversation_id} not found.")
@@ -243,6 +301,24 @@ class ConversationMutation:
         _found(await db_conversations.rename_conversation(database, owner, str(id), name), id)
         record = await query.get_conversation(database, owner, str(id))
         _found(record is not None, id)
+        assert record is not None
+        return Conversation.of(record)
+
+    @strawberry.mutation(
+        description=f"Store a conversation held elsewhere (at most {MAX_IMPORT_MESSAGES} "
+        "messages) as one turn: its last assistant message is the answer to the others."
+    )
+    async def import_conversation(
+        self,
+        info: strawberry.Info[Any, Any],
+        messages: list[MessageInput],
+        model: str = "default",
+        name: str | None = None,
+    ) -> Conversation:
+        database, owner = caller(info)
+        turn = imported_turn(owner, [(m.role, m.content) for m in messages], model, name)
+        await database.write(lambda conn: db_conversations.store_turns(conn, [turn]))
+        record = await query.get_conversation(database, owner, turn.conversation_id)
         assert record is not None
         return Conversation.of(record)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -25,6 +24,7 @@ from chatbot_cli.db.conversations import (
     check_metadata,
     clean_name,
     conversation_owner,
+    new_completion_id,
     new_conversation_id,
     store_turns,
 )
@@ -56,10 +56,6 @@ _PARAMS = (
     "stream",
     "user",
 )
-
-
-def completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
 
 
 def turn_headers(turn: StoredTurn | None) -> dict[str, str]:
@@ -123,7 +119,7 @@ class CompletionStore:
             )
         params = {k: getattr(body, k) for k in _PARAMS if getattr(body, k, None) is not None}
         return StoredTurn(
-            id=completion_id(),
+            id=new_completion_id(),
             owner=owner,
             conversation_id=conversation,
             model=body.model,

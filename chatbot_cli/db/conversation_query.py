@@ -306,7 +306,7 @@ def fts5_query(query: str) -> str:
 
 
 _SQLITE_TOP = """
-SELECT m.id FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
+SELECT m.id, f.rank FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
 {join}
 WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
 ORDER BY f.rank, m.id DESC LIMIT :limit OFFSET :offset
@@ -319,12 +319,14 @@ SELECT m.id, min(f.rank) AS best FROM chat_messages_fts f JOIN chat_messages m O
 WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
 GROUP BY m.conversation_id ORDER BY best, m.id DESC LIMIT :limit OFFSET :offset
 """
-_SQLITE_PAGE = """
-SELECT m.id, m.conversation_id, m.role, m.created_at, f.rank AS rank,
-       snippet(chat_messages_fts, 0, :mark, :mark, '…', 16) AS snippet
-FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
-WHERE chat_messages_fts MATCH :q AND f.rowid IN ({ids})
-ORDER BY f.rank, m.id DESC
+# Snippets for the page's rows only, from the FTS table alone: joining the messages here made
+# SQLite rank every match again.
+_SQLITE_SNIPPETS = """
+SELECT rowid, snippet(chat_messages_fts, 0, :mark, :mark, '…', 16)
+FROM chat_messages_fts WHERE chat_messages_fts MATCH :q AND rowid IN ({ids})
+"""
+_SQLITE_ROWS = """
+SELECT id, conversation_id, role, created_at FROM chat_messages WHERE id IN ({ids})
 """
 _PG_HITS = """
 SELECT m.id, m.conversation_id, ts_rank(m.search, q.q) AS rank FROM chat_messages m {join}, q
@@ -386,11 +388,22 @@ async def search_messages(
         )
 
         def read(conn: Connection) -> list[Any]:
-            ids = [int(r[0]) for r in conn.execute(top, params)]
-            if not ids:
+            ranked = [(int(r[0]), float(r[1])) for r in conn.execute(top, params)]
+            if not ids_of(ranked):
                 return []
-            page = text(_SQLITE_PAGE.format(ids=",".join(map(str, ids))))
-            return list(conn.execute(page, {"q": match, "mark": MARK}))
+            ids = ",".join(map(str, ids_of(ranked)))
+            found = conn.execute(
+                text(_SQLITE_SNIPPETS.format(ids=ids)), {"q": match, "mark": MARK}
+            )
+            snippets = {int(r[0]): str(r[1]) for r in found}
+            rows = {r.id: r for r in conn.execute(text(_SQLITE_ROWS.format(ids=ids)))}
+            return [
+                _Hit(
+                    i, rows[i].conversation_id, rows[i].role, rows[i].created_at, rank, snippets[i]
+                )
+                for i, rank in ranked
+                if i in rows and i in snippets
+            ]
 
     else:
         params["q"] = query
@@ -416,6 +429,20 @@ async def search_messages(
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    id: int
+    conversation_id: str
+    role: str
+    created_at: Any
+    rank: float
+    snippet: str
+
+
+def ids_of(ranked: list[tuple[int, float]]) -> list[int]:
+    return [i for i, _ in ranked]
 
 
 def _aware(value: Any) -> datetime:

@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5,7,8",
+        default="1,2,3,4,5,7,8,9",
         help="Comma-separated figures to run; 6 (the browser page, needs chromium) only if named.",
     )
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
@@ -179,6 +179,10 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
         from bench import models
 
         rows += models.run(ctx)
+    if 9 in figures:
+        from bench import conversations
+
+        rows += conversations.run(ctx)
     return rows, extra
 
 

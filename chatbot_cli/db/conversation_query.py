@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -305,6 +306,16 @@ def fts5_query(query: str) -> str:
     return out
 
 
+# Ranking is the cost of a search, per matching message: only the owner's newest RANK_WINDOW
+# matches are ranked, so a word in every message costs what a rarer one does. This finds the
+# oldest of them (FTS5 walks its matches in rowid order, newest first here).
+RANK_WINDOW = 1000
+_SQLITE_CUTOFF = """
+SELECT m.id FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
+{join}
+WHERE chat_messages_fts MATCH :q AND m.owner = :owner {where}
+ORDER BY f.rowid DESC LIMIT 1 OFFSET :window
+"""
 _SQLITE_TOP = """
 SELECT m.id, f.rank FROM chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid
 {join}
@@ -328,15 +339,21 @@ FROM chat_messages_fts WHERE chat_messages_fts MATCH :q AND rowid IN ({ids})
 _SQLITE_ROWS = """
 SELECT id, conversation_id, role, created_at FROM chat_messages WHERE id IN ({ids})
 """
+# `m.id + 0`: ordered by the key itself, PostgreSQL walks the primary key testing every message
+# against the query (slow for a rare word) instead of reading the matches from the GIN index.
 _PG_HITS = """
-SELECT m.id, m.conversation_id, ts_rank(m.search, q.q) AS rank FROM chat_messages m {join}, q
-WHERE m.owner = :owner AND m.search @@ q.q {where}
+SELECT m.id, m.conversation_id, ts_rank(m.search, q.q) AS rank
+FROM (
+  SELECT m.id FROM chat_messages m {join}, q
+  WHERE m.owner = :owner AND m.search @@ q.q {where}
+  ORDER BY m.id + 0 DESC LIMIT :window
+) newest JOIN chat_messages m ON m.id = newest.id, q
 """
 _PG_TOP = "SELECT id, rank FROM hits ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset"
 _PG_TOP_GROUPED = """
 SELECT id, rank FROM (
-  SELECT DISTINCT ON (conversation_id) id, rank FROM hits
-  ORDER BY conversation_id, rank DESC, id DESC
+  SELECT DISTINCT ON (conversation_id COLLATE "C") id, rank FROM hits
+  ORDER BY conversation_id COLLATE "C", rank DESC, id DESC
 ) best ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset
 """
 _PG_PAGE = """
@@ -353,21 +370,26 @@ ORDER BY top.rank DESC, m.id DESC
 """
 
 
-async def search_messages(
-    db: Database,
+def _searcher(
+    is_sqlite: bool,
     owner: str,
     query: str,
     *,
-    limit: int = 20,
-    offset: int = 0,
-    since: datetime | None = None,
-    model: str | None = None,
-    per_conversation: bool = False,
-) -> list[SearchHit]:
-    """The owner's messages matching `query`, best first, with highlighted snippets; with
-    `per_conversation`, only each conversation's best message."""
+    limit: int,
+    offset: int,
+    since: datetime | None,
+    model: str | None,
+    per_conversation: bool,
+) -> Callable[[Connection], list[SearchHit]]:
+    """The search as a function of a connection, to run alone or with more reads."""
     query = check_search(query)
-    params: dict[str, Any] = {"owner": owner, "limit": limit, "offset": offset, "mark": MARK}
+    params: dict[str, Any] = {
+        "owner": owner,
+        "limit": limit,
+        "offset": offset,
+        "mark": MARK,
+        "window": RANK_WINDOW,
+    }
     join, where = "", ""
     if model is not None:
         join = "JOIN conversations c ON c.id = m.conversation_id"
@@ -375,26 +397,24 @@ async def search_messages(
         params["model"] = model
     if since is not None:
         where += " AND m.created_at >= :since"
-        params["since"] = since if not db.is_sqlite else since.astimezone(UTC).replace(tzinfo=None)
-    if db.is_sqlite:
+        params["since"] = since if not is_sqlite else since.astimezone(UTC).replace(tzinfo=None)
+    if is_sqlite:
         match = fts5_query(query)
-        if not match:
-            return []
         params["q"] = match
-        top = text(
-            (_SQLITE_TOP_GROUPED if per_conversation else _SQLITE_TOP).format(
-                join=join, where=where
-            )
-        )
+        cutoff_sql = text(_SQLITE_CUTOFF.format(join=join, where=where))
+        shape = _SQLITE_TOP_GROUPED if per_conversation else _SQLITE_TOP
 
         def read(conn: Connection) -> list[Any]:
+            if not match:
+                return []
+            cutoff = conn.execute(cutoff_sql, params).scalar()
+            bounded = where if cutoff is None else f"{where} AND f.rowid > {int(cutoff)}"
+            top = text(shape.format(join=join, where=bounded))
             ranked = [(int(r[0]), float(r[1])) for r in conn.execute(top, params)]
             if not ids_of(ranked):
                 return []
             ids = ",".join(map(str, ids_of(ranked)))
-            found = conn.execute(
-                text(_SQLITE_SNIPPETS.format(ids=ids)), {"q": match, "mark": MARK}
-            )
+            found = conn.execute(text(_SQLITE_SNIPPETS.format(ids=ids)), {"q": match, "mark": MARK})
             snippets = {int(r[0]): str(r[1]) for r in found}
             rows = {r.id: r for r in conn.execute(text(_SQLITE_ROWS.format(ids=ids)))}
             return [
@@ -417,18 +437,77 @@ async def search_messages(
         def read(conn: Connection) -> list[Any]:
             return list(conn.execute(statement, params))
 
-    rows = await db.read(read)
-    return [
-        SearchHit(
-            int(r.id),
-            r.conversation_id,
-            r.role,
-            _aware(r.created_at),
-            str(r.snippet),
-            float(r.rank),
-        )
-        for r in rows
-    ]
+    def hits(conn: Connection) -> list[SearchHit]:
+        return [
+            SearchHit(
+                int(r.id),
+                r.conversation_id,
+                r.role,
+                _aware(r.created_at),
+                str(r.snippet),
+                float(r.rank),
+            )
+            for r in read(conn)
+        ]
+
+    return hits
+
+
+async def search_messages(
+    db: Database,
+    owner: str,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    since: datetime | None = None,
+    model: str | None = None,
+    per_conversation: bool = False,
+) -> list[SearchHit]:
+    """The owner's messages matching `query`, best first, with highlighted snippets; with
+    `per_conversation`, only each conversation's best message."""
+    search = _searcher(
+        db.is_sqlite,
+        owner,
+        query,
+        limit=limit,
+        offset=offset,
+        since=since,
+        model=model,
+        per_conversation=per_conversation,
+    )
+    return await db.read(search)
+
+
+async def search_conversations(
+    db: Database,
+    owner: str,
+    query: str,
+    *,
+    limit: int,
+    offset: int = 0,
+    since: datetime | None = None,
+    model: str | None = None,
+) -> list[tuple[ConversationRecord, SearchHit]]:
+    """Conversations ranked by their best matching message, with it: one read, one connection
+    (a second round trip was a large share of a search on PostgreSQL)."""
+    search = _searcher(
+        db.is_sqlite,
+        owner,
+        query,
+        limit=limit,
+        offset=offset,
+        since=since,
+        model=model,
+        per_conversation=True,
+    )
+
+    def read(conn: Connection) -> list[tuple[ConversationRecord, SearchHit]]:
+        hits = search(conn)
+        records = _conversations_by_id(conn, owner, [h.conversation_id for h in hits])
+        return [(records[h.conversation_id], h) for h in hits if h.conversation_id in records]
+
+    return await db.read(read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,19 +530,15 @@ def _aware(value: Any) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def conversations_by_id(
-    db: Database, owner: str, ids: list[str]
+def _conversations_by_id(
+    conn: Connection, owner: str, ids: list[str]
 ) -> dict[str, ConversationRecord]:
     if not ids:
         return {}
     stmt = select(*_CONV_COLUMNS).where(conversations.c.owner == owner, conversations.c.id.in_(ids))
-
-    def read(conn: Connection) -> dict[str, ConversationRecord]:
-        rows = list(conn.execute(stmt).all())
-        counts = _message_counts(conn, [r.id for r in rows])
-        return {r.id: _conversation(r, counts.get(r.id, 0)) for r in rows}
-
-    return await db.read(read)
+    rows = list(conn.execute(stmt).all())
+    counts = _message_counts(conn, [r.id for r in rows])
+    return {r.id: _conversation(r, counts.get(r.id, 0)) for r in rows}
 
 
 # -- stored completions (OpenAI) ------------------------------------------------------------

@@ -149,26 +149,14 @@ async def _search(
 ) -> ConversationConnection:
     database, owner = caller(info)
     offset = _search_offset(after, search)
-    hits = await query.search_messages(
-        database,
-        owner,
-        search,
-        limit=first + 1,
-        offset=offset,
-        since=since,
-        model=model,
-        per_conversation=True,
+    found = await query.search_conversations(
+        database, owner, search, limit=first + 1, offset=offset, since=since, model=model
     )
-    shown = hits[:first]
-    records = await query.conversations_by_id(database, owner, [h.conversation_id for h in shown])
-    nodes = [
-        Conversation.of(records[h.conversation_id], h.snippet)
-        for h in shown
-        if h.conversation_id in records
-    ]
+    shown = found[:first]
+    nodes = [Conversation.of(record, hit.snippet) for record, hit in shown]
     end = query.encode_cursor(["s", offset + len(shown), search]) if shown else None
     return ConversationConnection(
-        page_info=PageInfo(has_next_page=len(hits) > first, end_cursor=end), nodes=nodes
+        page_info=PageInfo(has_next_page=len(found) > first, end_cursor=end), nodes=nodes
     )
 
 

@@ -216,3 +216,23 @@ def test_search_per_conversation_keeps_each_ones_best_message(db_url: str) -> No
         assert [h.conversation_id for h in second] == [b]
 
     run(db_url, scenario)
+
+
+def test_only_the_newest_matches_are_ranked(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(q, "RANK_WINDOW", 2)
+
+    async def scenario(db: Database) -> None:
+        ids = [conv.new_conversation_id() for _ in range(4)]
+        for i, cid in enumerate(ids):
+            await store(db, turn("o", cid, [{"role": "user", "content": f"kiwi {i}"}], "ok"))
+        await store(
+            db,
+            turn("other", conv.new_conversation_id(), [{"role": "user", "content": "kiwi"}], "x"),
+        )
+        found = await q.search_messages(db, "o", "kiwi", per_conversation=True)
+        assert {h.conversation_id for h in found} == set(ids[2:])
+        # A rarer word finds the old one again: the window is of the matches.
+        old = await q.search_messages(db, "o", "kiwi 0")
+        assert {h.conversation_id for h in old} == {ids[0]}
+
+    run(db_url, scenario)

@@ -339,15 +339,18 @@ FROM chat_messages_fts WHERE chat_messages_fts MATCH :q AND rowid IN ({ids})
 _SQLITE_ROWS = """
 SELECT id, conversation_id, role, created_at FROM chat_messages WHERE id IN ({ids})
 """
+# The query is written out where it is used, not taken from a CTE: from a CTE, PostgreSQL plans
+# without knowing it and may scan every message instead of reading the GIN index.
 # `m.id + 0`: ordered by the key itself, PostgreSQL walks the primary key testing every message
 # against the query (slow for a rare word) instead of reading the matches from the GIN index.
+_PG_QUERY = "websearch_to_tsquery('english', :q)"
 _PG_HITS = """
-SELECT m.id, m.conversation_id, ts_rank(m.search, q.q) AS rank
+SELECT m.id, m.conversation_id, ts_rank(m.search, {tsq}) AS rank
 FROM (
-  SELECT m.id FROM chat_messages m {join}, q
-  WHERE m.owner = :owner AND m.search @@ q.q {where}
+  SELECT m.id FROM chat_messages m {join}
+  WHERE m.owner = :owner AND m.search @@ {tsq} {where}
   ORDER BY m.id + 0 DESC LIMIT :window
-) newest JOIN chat_messages m ON m.id = newest.id, q
+) newest JOIN chat_messages m ON m.id = newest.id
 """
 _PG_TOP = "SELECT id, rank FROM hits ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset"
 _PG_TOP_GROUPED = """
@@ -357,15 +360,14 @@ SELECT id, rank FROM (
 ) best ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset
 """
 _PG_PAGE = """
-WITH q AS (SELECT websearch_to_tsquery('english', :q) AS q),
-hits AS ({hits}),
+WITH hits AS ({hits}),
 top AS ({top})
 SELECT m.id, m.conversation_id, m.role, m.created_at, top.rank AS rank,
-       ts_headline('english', m.content, q.q,
+       ts_headline('english', m.content, {tsq},
                    'StartSel=' || :mark || ', StopSel=' || :mark
                    || ', MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "')
          AS snippet
-FROM top JOIN chat_messages m ON m.id = top.id, q
+FROM top JOIN chat_messages m ON m.id = top.id
 ORDER BY top.rank DESC, m.id DESC
 """
 
@@ -429,8 +431,9 @@ def _searcher(
         params["q"] = query
         statement = text(
             _PG_PAGE.format(
-                hits=_PG_HITS.format(join=join, where=where),
+                hits=_PG_HITS.format(join=join, where=where, tsq=_PG_QUERY),
                 top=_PG_TOP_GROUPED if per_conversation else _PG_TOP,
+                tsq=_PG_QUERY,
             )
         )
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, and_, func, or_, select, text
 from chatbot_cli.db.conversations import previous_context
 from chatbot_cli.db.models import chat_completions, chat_messages, conversations
 from chatbot_cli.db.session import Database
-from chatbot_cli.errors import InvalidRequest
+from chatbot_cli.errors import InvalidRequest, NotFound
 
 MAX_SEARCH_CHARS = 500
 # The highlighted words of a snippet are between these (Markdown bold).
@@ -606,7 +606,7 @@ async def list_completions(
                 select(c.created_at, c.id).where(c.id == after, c.owner == owner)
             ).first()
             if anchor is None:
-                raise InvalidRequest(
+                raise NotFound(
                     f"'after' names no stored completion of yours: {after}.", param="after"
                 )
             when, last = anchor

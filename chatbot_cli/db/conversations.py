@@ -58,7 +58,7 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
         if len(key) > MAX_METADATA_KEY_CHARS:
             raise InvalidRequest(
                 f"metadata key '{key[:20]}...' is longer than {MAX_METADATA_KEY_CHARS} characters.",
-                param=f"{param}.{key[:MAX_METADATA_KEY_CHARS]}",
+                param=f"{param}.{key}",
             )
         if len(item) > MAX_METADATA_VALUE_CHARS:
             raise InvalidRequest(

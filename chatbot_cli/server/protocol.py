@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -75,6 +76,14 @@ MessageContent = Annotated[
 
 
 MAX_MODEL_ID = 256
+
+_MetadataKey = Annotated[str, Field(max_length=64), AfterValidator(_valid_unicode)]
+_MetadataValue = Annotated[str, Field(max_length=512), AfterValidator(_valid_unicode)]
+# OpenAI's rules for metadata: at most 16 pairs of strings, keys 64 characters, values 512.
+Metadata = Annotated[
+    dict[_MetadataKey, _MetadataValue],
+    Field(max_length=16, description="Up to 16 string pairs (keys 64 characters, values 512)."),
+]
 
 
 def _integral(value: Any) -> Any:
@@ -178,9 +187,7 @@ class ChatCompletionRequest(BaseModel):
         description="Store the request and the answer for your key (GET /v1/chat/completions); "
         "a stream is stored when it ends, also when cut.",
     )
-    metadata: dict[str, Any] | None = Field(
-        None, description="Up to 16 string pairs stored with the completion (keys 64, values 512)."
-    )
+    metadata: Metadata | None = Field(None, description="Stored with the completion.")
     conversation: str | None = Field(
         None,
         max_length=40,

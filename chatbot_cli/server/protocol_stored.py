@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot_cli.server.protocol import Usage
+from chatbot_cli.server.protocol import Metadata, Usage
 
 
 class StoredMessage(BaseModel):
@@ -73,6 +73,4 @@ class StoredCompletionDeleted(BaseModel):
 class StoredCompletionUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    metadata: dict[str, Any] | None = Field(
-        description="Replaces the stored metadata (null clears it): up to 16 string pairs."
-    )
+    metadata: Metadata | None = Field(description="Replaces the stored metadata (null clears it).")

@@ -142,7 +142,7 @@ class OpenAIServingStored:
         if after is not None:
             ids = [m.id for m in items]
             if after not in ids:
-                raise InvalidRequest(
+                raise NotFound(
                     f"'after' names no message of this completion: {after}.", param="after"
                 )
             items = items[ids.index(after) + 1 :]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -30,9 +30,13 @@ router = APIRouter(
     responses=_ERRORS,
 )
 
-After = Annotated[str | None, Query(description="The last id of the previous page.")]
-Limit = Annotated[int | None, Query(description="Page size, 1-100 (default 20).")]
-Order = Annotated[str | None, Query(description="asc (default, oldest first) or desc.")]
+After = Annotated[
+    str | None, Query(min_length=1, max_length=64, description="The last id of the previous page.")
+]
+Limit = Annotated[int | None, Query(ge=1, le=100, description="Page size (default 20).")]
+Order = Annotated[
+    Literal["asc", "desc"] | None, Query(description="asc (default, oldest first) or desc.")
+]
 
 
 @router.get(

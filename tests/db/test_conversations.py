@@ -182,7 +182,7 @@ def test_completions_list_metadata_and_delete(db_url: str) -> None:
     ("metadata", "param"),
     [
         ({f"k{i}": "v" for i in range(17)}, "metadata"),
-        ({"k" * 65: "v"}, "metadata." + "k" * 64),
+        ({"k" * 65: "v"}, "metadata." + "k" * 65),
         ({"k": "v" * 513}, "metadata.k"),
         ({"k": 1}, "metadata"),
         ([1], "metadata"),

@@ -81,7 +81,7 @@ async def test_nothing_is_stored_without_store() -> None:
     [
         ({"conversation": "conv_x", "conversation_name": "n"}, 404, "conversation"),
         ({"conversation_name": "a\nb"}, 400, "conversation_name"),
-        ({"metadata": {"k": 1}}, 400, "metadata"),
+        ({"metadata": {"k": 1}}, 400, "metadata.k"),
         ({"metadata": "text"}, 400, "metadata"),
     ],
 )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +135,8 @@ def test_pages_and_names(db_url: str) -> None:
         ids = [conv.new_conversation_id() for _ in range(5)]
         for i, cid in enumerate(ids):
             await store(db, turn("o", cid, [{"role": "user", "content": f"q{i}"}], "a"))
+            # Timestamps are to the millisecond: each its own, so the order is the test's.
+            await asyncio.sleep(0.002)
         page = await q.list_conversations(db, "o", first=2)
         seen = [r.id for r in page.records]
         while page.has_next_page:

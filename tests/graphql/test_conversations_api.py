@@ -4,6 +4,8 @@ owner's ids."""
 
 from __future__ import annotations
 
+import time
+
 from chatbot_cli.db import conversations as conv
 from chatbot_cli.db.session import Database
 from tests.db.test_conversations import turn
@@ -35,6 +37,7 @@ def seed(gql: GQL, owner: str, texts: list[str]) -> list[str]:
 
         gql.run(write)
         ids.append(cid)
+        time.sleep(0.002)  # timestamps are to the millisecond: each its own, in order
     return ids
 
 

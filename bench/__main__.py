@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5,7,8,9,10",
+        default="1,2,3,4,5,7,8,9,10,11",
         help="Comma-separated figures to run; 6 (the browser page, needs chromium) only if named.",
     )
     parser.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
@@ -189,6 +189,10 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
         from bench import quota_cost
 
         rows += quota_cost.run(ctx)
+    if 11 in figures:
+        from bench import conversations
+
+        rows += conversations.run(ctx)
     return rows, extra
 
 

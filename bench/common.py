@@ -250,7 +250,13 @@ class StreamResult:
         return self.finish == "length" and self.tokens < max_tokens
 
 
-async def stream_once(client: AsyncOpenAI, model: str, text: str, max_tokens: int) -> StreamResult:
+async def stream_once(
+    client: AsyncOpenAI,
+    model: str,
+    text: str,
+    max_tokens: int,
+    extra: dict[str, Any] | None = None,
+) -> StreamResult:
     start = time.perf_counter()
     first: float | None = None
     deltas = chars = 0
@@ -264,6 +270,7 @@ async def stream_once(client: AsyncOpenAI, model: str, text: str, max_tokens: in
             temperature=0.0,
             stream=True,
             stream_options={"include_usage": True},
+            extra_body=extra,
         )
         async for chunk in stream:
             if chunk.usage is not None:

@@ -57,6 +57,8 @@ class Client:
         self._timeout = timeout
         self._httpx: httpx.Client | None = None
         self._plain: _plainhttp.PlainTransport | None = None
+        # The conversation the server stored the last chat answer in (`x-conversation-id`).
+        self.conversation_id: str | None = None
         if _plain_http_ok(self.url):
             self._plain = _plainhttp.PlainTransport(
                 self.url, self._headers, timeout=timeout, connect_timeout=CONNECT_TIMEOUT_S
@@ -166,7 +168,9 @@ class Client:
         return self.request("GET", "/api/ps").json()  # type: ignore[no-any-return]
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/v1/chat/completions", json={**body, "stream": False}).json()  # type: ignore[no-any-return]
+        response = self.request("POST", "/v1/chat/completions", json={**body, "stream": False})
+        self.conversation_id = response.headers.get("x-conversation-id") or self.conversation_id
+        return response.json()  # type: ignore[no-any-return]
 
     def stream_chat(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Yield each `chat.completion.chunk` dict; ends at `[DONE]`. An error event raises."""
@@ -186,6 +190,8 @@ class Client:
                     if response.status_code >= 400:
                         response.read()
                         self.raise_for_response(response)
+                    stored = response.headers.get("x-conversation-id")
+                    self.conversation_id = stored or self.conversation_id
                     for event in source.iter_sse():
                         if event.data == "[DONE]":
                             return

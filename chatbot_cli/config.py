@@ -78,6 +78,9 @@ class Settings(BaseSettings):
 
     # Client side
     url: str = Field(DEFAULT_URL, description="Server the CLI talks to")
+    log: bool = Field(
+        True, description="`chatbot chat` keeps its conversations on the server (chatbot log)"
+    )
     api_key: SecretStr | None = Field(None, description="Bearer key (server accepts, CLI sends)")
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, description="CLI request timeout in seconds")
 

@@ -1,24 +1,18 @@
-"""The conversation of a `chatbot chat` run, and the log that lets `--continue` pick it up again.
+"""The conversation of a `chatbot chat` run, and the local file earlier versions kept it in.
 
-The log is one JSON file in the data dir holding the last conversation on this machine. It is
-written atomically (temp file + rename) so a crash or Ctrl-C mid-write never leaves a torn file,
-and with mode 0600 because conversations are private.
+Conversations live on the server now (`store: true`, `chatbot log`). The JSON file that held the
+machine's last conversation for `--continue` is read only to import it once (cli/chat_log.py),
+then removed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot_cli.errors import ConversationLogError
-from chatbot_cli.perms import private_dir
-
 LOG_NAME = "last_conversation.json"
-LOG_VERSION = 1
 _ROLES = frozenset({"system", "user", "assistant"})
 
 
@@ -26,6 +20,9 @@ _ROLES = frozenset({"system", "user", "assistant"})
 class Conversation:
     messages: list[dict[str, str]] = field(default_factory=list)
     model: str | None = None
+    # The server's id once a turn has been stored; a session name for a new one (--session).
+    id: str | None = None
+    name: str | None = None
 
     @property
     def system(self) -> str | None:
@@ -49,22 +46,17 @@ class Conversation:
             self.messages.pop()
 
     def clear(self) -> None:
-        """Forget the turns; the system message stays, as it is a setting rather than a turn."""
+        """Forget the turns and start a new conversation; the system message stays, as it is a
+        setting rather than a turn."""
         system = self.system
         self.messages.clear()
         self.set_system(system)
+        self.id = None
+        self.name = None
 
     @property
     def turns(self) -> int:
         return sum(1 for m in self.messages if m["role"] == "user")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": LOG_VERSION,
-            "model": self.model,
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "messages": self.messages,
-        }
 
     @classmethod
     def from_json(cls, data: Any) -> Conversation:
@@ -83,39 +75,19 @@ class Conversation:
         return cls(messages=messages, model=model if isinstance(model, str) else None)
 
 
-def log_path(data_dir: Path) -> Path:
+def legacy_path(data_dir: Path) -> Path:
     return data_dir / LOG_NAME
 
 
-def load_last(data_dir: Path) -> Conversation:
-    """The conversation of the last run, for `--continue`; a clear error if there is none."""
-    path = log_path(data_dir)
+def read_legacy(data_dir: Path) -> Conversation | None:
+    """The conversation an earlier version left in the data dir; None when there is none.
+    ValueError when the file cannot be used."""
+    path = legacy_path(data_dir)
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConversationLogError(
-            f"No previous conversation to continue (none logged at {path})."
-        ) from None
+        return None
     try:
         return Conversation.from_json(json.loads(raw))
-    except ValueError as exc:
-        raise ConversationLogError(
-            f"The conversation log {path} is unreadable ({exc}); start a new chat without -c."
-        ) from None
-
-
-def save_last(data_dir: Path, conversation: Conversation) -> Path:
-    path = log_path(data_dir)
-    private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(conversation.to_json(), fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from None

@@ -20,7 +20,7 @@ Our exception hierarchy (HTTP status, exit code):
     - UpstreamTimeout              504
   + Unreachable                    503, 3   the CLI cannot reach the server at all
   + ConfigError                    400, 2   bad configuration or a refused option
-  + ConversationLogError           500, 2   `chat --continue` has no usable log
+  + ConversationLogError           500, 2   `chat -c` finds no conversation to continue
   + GraphQLError                   400      an error /graphql reported; `code` from extensions
     - GraphQLNotFound              400, 5
     - GraphQLBadInput              400, 2   BAD_USER_INPUT, QUERY_TOO_LARGE
@@ -217,7 +217,7 @@ class ConfigError(ChatbotError):
 
 
 class ConversationLogError(ChatbotError):
-    """The conversation log of `chat --continue` is missing or cannot be used."""
+    """`chat --continue` finds no conversation to continue."""
 
     exit_code = 2
 

@@ -14,7 +14,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("1. ", "2. ", "3. ", "4. ", "5. ", "7. ", "8a. ", "8b. ", "8c. ", "9. ", "10. ")
+FIGURES = (
+    "1. ",
+    "2. ",
+    "3. ",
+    "4. ",
+    "5. ",
+    "7. ",
+    "8a. ",
+    "8b. ",
+    "8c. ",
+    "9. ",
+    "10. ",
+    "11a. ",
+    "11b. ",
+)
 RESULTS = {"pass", "FAIL", "skip", "—"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from chatbot_cli import __version__
-from chatbot_cli.cli import chat, config, db, keys, mcp_cmd, models, serve, todo
+from chatbot_cli.cli import chat, config, db, keys, log, mcp_cmd, models, serve, todo
 from chatbot_cli.cli.common import GLOBAL, HELP_MARKUP, HELP_OPTIONS
 
 app = typer.Typer(
@@ -54,3 +54,4 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+app.add_typer(log.app, name="log")

@@ -17,7 +17,6 @@ from chatbot_cli.cli.turn import (
     DEFAULT_MODEL,
     TurnOptions,
     explain,
-    save_log,
     show_answer,
     usage_line,
 )
@@ -85,10 +84,16 @@ def chat(
         "default they are made visible. A terminal always gets them made visible.",
     ),
     cont: bool = typer.Option(
-        False, "-c", "--continue", help="Continue the last conversation of this machine."
+        False, "-c", "--continue", help="Continue your latest conversation (kept on the server)."
+    ),
+    cid: str | None = typer.Option(
+        None, "--cid", help="Continue the conversation with this id (chatbot log list)."
+    ),
+    session: str | None = typer.Option(
+        None, "--session", help="Chat in the conversation of this name (created on first use)."
     ),
     no_log: bool = typer.Option(
-        False, "--no-log", help="Do not keep this conversation for --continue."
+        False, "--no-log", help="Do not keep this chat on the server (setting: log = false)."
     ),
     url: str | None = typer.Option(None, "--url", help="Server URL (overrides config)."),
     api_key: str | None = typer.Option(
@@ -116,8 +121,10 @@ def chat(
     ),
 ) -> None:
     """Chat with the model: stream an answer (Markdown on a terminal, plain text in a pipe)."""
+    from chatbot_cli.cli.chat_log import ChatLog
     from chatbot_cli.cli.common import fail, handle_errors, is_tty, settings
-    from chatbot_cli.conversation import Conversation, load_last
+    from chatbot_cli.client import Client
+    from chatbot_cli.errors import ChatbotError
 
     overrides = {k: v for k, v in (("url", url), ("api_key", api_key)) if v is not None}
     s = settings(**overrides)
@@ -142,18 +149,17 @@ def chat(
     if not interactive and not text:
         fail("Empty prompt: give some text as an argument or on stdin.", 2)
 
+    client = Client(s.url, s.api_key_value(), timeout=s.timeout)
+    chat_log = ChatLog(client, s.data_dir, enabled=s.log and not no_log)
     with handle_errors():
-        conversation = load_last(s.data_dir) if cont else Conversation()
+        conversation = chat_log.open(cont=cont, cid=cid, session=session)
     opts.model = model or conversation.model or DEFAULT_MODEL
     conversation.model = opts.model
     if system is not None:
         conversation.set_system(system)
 
     from chatbot_cli.cli.tools import ChatTools, converse, json_output, model_supports_tools
-    from chatbot_cli.client import Client
-    from chatbot_cli.errors import ChatbotError
 
-    client = Client(s.url, s.api_key_value(), timeout=s.timeout)
     tty = is_tty()
     try:
         if tools is None:
@@ -164,10 +170,17 @@ def chat(
             from chatbot_cli.cli.interactive import Session
 
             Session(
-                client, conversation, opts, s.data_dir, log=not no_log, tty=tty, tools=chat_tools
+                client,
+                conversation,
+                opts,
+                s.data_dir,
+                chat_log=chat_log,
+                tty=tty,
+                tools=chat_tools,
             ).run()
             return
         conversation.add("user", text)
+        opts.extra = chat_log.fields(conversation)
         with handle_errors():
             try:
                 turn = converse(client, opts, conversation.messages, tty, chat_tools)
@@ -183,8 +196,6 @@ def chat(
                 show_answer(answer, tty, raw)
         if answer.text:
             conversation.add("assistant", answer.text)
-            if not no_log:
-                save_log(s.data_dir, conversation)
         if usage and not answer.interrupted:
             sys.stderr.write(usage_line(answer.usage) + "\n")
         if answer.interrupted:

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatbot_cli.cli.sanitize import one_line
-from chatbot_cli.cli.turn import explain, save_log, show_answer, usage_line
+from chatbot_cli.cli.turn import explain, show_answer, usage_line
 from chatbot_cli.perms import private_dir, private_file
 
 if TYPE_CHECKING:
+    from chatbot_cli.cli.chat_log import ChatLog
     from chatbot_cli.cli.tools import ChatTools
     from chatbot_cli.cli.turn import TurnOptions
     from chatbot_cli.client import Client
@@ -24,10 +25,11 @@ HISTORY_NAME = "chat_history"
 
 HELP = """Commands:
   /exit          leave (Ctrl-D works too)
-  /clear         forget the conversation so far (the system message stays)
+  /clear         start a new conversation (the system message stays)
   /system TEXT   set the system message (/system alone removes it)
   /model ID      switch model (/model alone shows the current one)
   /tools on|off  let the model manage your todos (/tools alone shows the state)
+  /conversation  which conversation this is (chatbot log show ID shows it later)
   /help          this help
 Ctrl-C cancels the answer being written; Ctrl-C at the prompt clears the line."""
 
@@ -40,7 +42,7 @@ class Session:
         opts: TurnOptions,
         data_dir: Path,
         *,
-        log: bool,
+        chat_log: ChatLog,
         tty: bool,
         tools: ChatTools | None = None,
     ) -> None:
@@ -50,7 +52,7 @@ class Session:
         self.conversation = conversation
         self.opts = opts
         self.data_dir = data_dir
-        self.log = log
+        self.chat_log = chat_log
         self.tty = tty
         self.tools = tools or ChatTools()
 
@@ -68,10 +70,12 @@ class Session:
             self.say(HELP)
         elif name == "/clear":
             self.conversation.clear()
-            self.say("Conversation cleared.")
+            self.say("Conversation cleared; the next message starts a new one.")
         elif name == "/system":
             self.conversation.set_system(arg or None)
             self.say(f"System message set: {arg}" if arg else "System message removed.")
+        elif name == "/conversation":
+            self.say(f"In {self.where()}.")
         elif name == "/model":
             problem = self.unknown_model(arg) if arg else None
             if problem:
@@ -111,6 +115,7 @@ class Session:
         from chatbot_cli.errors import ChatbotError
 
         self.conversation.add("user", text)
+        self.opts.extra = self.chat_log.fields(self.conversation)
         try:
             messages = self.conversation.messages
             answer = converse(self.client, self.opts, messages, self.tty, self.tools).answer
@@ -131,8 +136,18 @@ class Session:
             self.conversation.pop_last_user()
         if self.opts.usage and not answer.interrupted:
             sys.stderr.write(usage_line(answer.usage) + "\n")
-        if self.log:
-            save_log(self.data_dir, self.conversation)
+        if answer.text and self.chat_log.kept(self.conversation):
+            self.say(f"(this chat is kept as {self.where()})")
+
+    def where(self) -> str:
+        """Which conversation this is, for the banner and the note when one is first kept."""
+        conv = self.conversation
+        if not self.chat_log.enabled:
+            return "not kept (--no-log)"
+        label = f"'{one_line(conv.name)}'" if conv.name else None
+        if conv.id is None:
+            return f"new conversation {label}" if label else "new conversation"
+        return f"conversation {label} ({conv.id})" if label else f"conversation {conv.id}"
 
     def run(self) -> None:
         from prompt_toolkit import PromptSession
@@ -148,8 +163,8 @@ class Session:
         turns = self.conversation.turns
         resumed = f", continuing {turns} earlier turn(s)" if turns else ""
         self.say(
-            f"Chatting with model '{self.opts.model}' at {self.client.url}{resumed}. "
-            "/help for commands, Ctrl-D to leave."
+            f"Chatting with model '{self.opts.model}' at {self.client.url} in "
+            f"{self.where()}{resumed}. /help for commands, Ctrl-D to leave."
         )
         while True:
             try:

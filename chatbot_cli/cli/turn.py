@@ -1,9 +1,8 @@
 """One chat turn, shared by `chatbot chat` and the interactive session: the request options, the
-request itself with the answer shown as it streams, and what follows (usage line, error hints,
-the log for --continue).
+request itself with the answer shown as it streams, and what follows (usage line, error hints).
 
-Like the rest of `cli/`, only light modules load at import: rich and the conversation log load
-inside the functions that use them, and the client is handed in.
+Like the rest of `cli/`, only light modules load at import: rich loads inside the functions that
+use it, and the client is handed in.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chatbot_cli.cli.render import Renderer
     from chatbot_cli.client import Client
-    from chatbot_cli.conversation import Conversation
     from chatbot_cli.errors import ChatbotError
 
 DEFAULT_MODEL = "default"
@@ -34,10 +32,10 @@ class TurnOptions:
     stream: bool = True
     usage: bool = False
     raw: bool = False  # in a pipe, print control characters as sent (a terminal never does)
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. tools, tool_choice (cli/tools.py)
+    extra: dict[str, Any] = field(default_factory=dict)  # more body fields: tools, store...
 
     def body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": messages, **self.extra}
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
         for name in ("temperature", "top_p", "max_tokens", "seed"):
             value = getattr(self, name)
             if value is not None:
@@ -46,6 +44,7 @@ class TurnOptions:
             body["stop"] = list(self.stop)
         if self.stream and self.usage:
             body["stream_options"] = {"include_usage": True}
+        body.update(self.extra)
         return body
 
 
@@ -177,13 +176,3 @@ def explain(client: Client, exc: ChatbotError) -> ChatbotError:
         message = f"{exc.message.rstrip('.')}. Available models: {', '.join(ids) or 'none'}."
         return type(exc)(message, param=exc.param, code=exc.code)
     return exc
-
-
-def save_log(data_dir: Any, conversation: Conversation) -> None:
-    from chatbot_cli.conversation import save_last
-
-    try:
-        save_last(data_dir, conversation)
-    except OSError as exc:
-        # Losing the log must not fail a chat that worked.
-        sys.stderr.write(f"Warning: could not keep the conversation for --continue: {exc}\n")

@@ -79,6 +79,16 @@ class GroupWriter:
                 loop.call_soon(self._flush, loop)
         return await job.future  # type: ignore[no-any-return]
 
+    async def write_in_thread(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` committed on the writer thread, never on the loop: for writes nobody
+        waits for (stored completions), which should cost the loop nothing but the hand-off."""
+        if self._closed:
+            raise RuntimeError("the database has been closed")
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, loop.create_future())
+        self._queue.put(lambda: self._thread_batch([job], loop))
+        return await job.future  # type: ignore[no-any-return]
+
     async def run_alone(self, fn: Callable[[], T]) -> T:
         """`fn()` on the writer thread (it manages its own connection): migrations."""
         if self._closed:

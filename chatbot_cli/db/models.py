@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -201,6 +202,126 @@ class RateCounter(Base):
     tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class Conversation(Base):
+    """A sequence of stored chat turns sharing one id (db/conversations.py); `name` is a session
+    name (`chatbot chat --session`), unique per owner."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # `log list` and the GraphQL list: an owner's conversations, most recently used first.
+        Index("ix_conversations_owner_updated_at_id", "owner", "updated_at", "id"),
+        Index(
+            "ix_conversations_owner_name",
+            "owner",
+            "name",
+            unique=True,
+            sqlite_where=text("name IS NOT NULL"),
+            postgresql_where=text("name IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The first user message, shortened: what `log list` shows for an unnamed conversation.
+    title: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default=text("''"))
+    model: Mapped[str] = mapped_column(
+        String(256), nullable=False, default="", server_default=text("''")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    prompt_tokens: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    completion_tokens: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+
+
+class StoredCompletion(Base):
+    """One chat completion stored with `store: true` (OpenAI's stored completions): the request
+    and the response as JSON, and the metadata the client gave."""
+
+    __tablename__ = "chat_completions"
+    __table_args__ = (
+        Index("ix_chat_completions_owner_created_at_id", "owner", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    conversation_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    model: Mapped[str] = mapped_column(String(256), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # False when the answer was cut (client gone, error, shutdown): stored as far as it got.
+    complete: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
+    request: Mapped[str] = mapped_column(Text, nullable=False)
+    response: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_json: Mapped[str] = mapped_column(
+        Text, nullable=False, default="{}", server_default=text("'{}'")
+    )
+    prompt_tokens: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    completion_tokens: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+
+
+class ChatMessage(Base):
+    """The messages of a conversation, each once: a turn adds the input messages the previous
+    turn had not (or all of them, when the client changed the history) and its answer. Full-text
+    search indexes `content` outside these models: SQLite's FTS5 table `chat_messages_fts`,
+    PostgreSQL's generated tsvector column `search` (migration 0005, SEARCH_OBJECTS)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        Index("ix_chat_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ix_chat_messages_owner_id", "owner", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    # AUTOINCREMENT: the FTS5 rowid of a message, never reused.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    completion_id: Mapped[str] = mapped_column(
+        String(40),
+        ForeignKey("chat_completions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+# The full-text search objects the models leave out (they are not portable tables): Alembic's
+# comparison skips them (migrations/env.py, tests/db/test_migrations.py).
+SEARCH_OBJECTS = frozenset(
+    {
+        "chat_messages_fts",
+        "chat_messages_fts_data",
+        "chat_messages_fts_idx",
+        "chat_messages_fts_docsize",
+        "chat_messages_fts_config",
+        "search",
+        "ix_chat_messages_search",
+    }
+)
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's filter: the search objects are made by hand in their migration, per database,
+    so autogenerate must neither drop nor report them."""
+    return name not in SEARCH_OBJECTS
+
+
 # Core statements on the write path use the tables directly (no ORM unit of work).
 todos = cast(Table, Todo.__table__)
 api_keys = cast(Table, ApiKey.__table__)
@@ -208,3 +329,6 @@ todo_tags = cast(Table, TodoTag.__table__)
 todo_journal = cast(Table, TodoJournal.__table__)
 usage_hours = cast(Table, UsageHour.__table__)
 rate_counters = cast(Table, RateCounter.__table__)
+conversations = cast(Table, Conversation.__table__)
+chat_completions = cast(Table, StoredCompletion.__table__)
+chat_messages = cast(Table, ChatMessage.__table__)

@@ -49,7 +49,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration shipped. A database already there is recognised with one query, without
 # importing Alembic, which would otherwise stay in the server's memory for its whole life.
 # tests/db/test_migrations.py fails when a migration is added and this is not moved on.
-HEAD_REVISION = "0004_usage"
+HEAD_REVISION = "0005_conversations"
 SQLITE_READERS = 4
 BUSY_TIMEOUT_MS = 10_000
 # Any fixed number: replicas starting at once serialise their migrations on this lock.
@@ -227,6 +227,14 @@ class Database:
         if self._writer is None:
             raise RuntimeError("write_blocking needs an open SQLite database")
         return self._writer.write_blocking(fn)
+
+    async def write_off_loop(self, fn: Callable[[Connection], T]) -> T:
+        """Like `write`, for work nobody is waiting for: on SQLite it runs on the writer thread
+        instead of the event loop; on PostgreSQL the loop only waits for the server."""
+        self._require()
+        if self._writer is not None:
+            return await self._writer.write_in_thread(fn)
+        return await self._run_async(fn, commit=True)
 
     async def _run_async(
         self, fn: Callable[[Connection], T], *, commit: bool, retry: bool = True

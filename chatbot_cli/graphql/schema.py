@@ -35,10 +35,12 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.async_base_view import HTTPException
 from strawberry.schema.schema import validate_document
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
+from chatbot_cli.graphql.conversations import ConversationMutation, ConversationQuery
 from chatbot_cli.graphql.mutations import Mutation
 from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
@@ -215,8 +217,8 @@ class TodoSchema(strawberry.Schema):
 
 def create_schema() -> strawberry.Schema:
     return TodoSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", (Query, ConversationQuery)),
+        mutation=merge_types("Mutation", (Mutation, ConversationMutation)),
         extensions=[
             MaskUnexpected,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -35,6 +35,8 @@ from chatbot_cli.server.limits import RequestContextMiddleware
 from chatbot_cli.server.quota import RATELIMIT_HEADERS, Quota
 from chatbot_cli.server.serving import OpenAIServingChat
 from chatbot_cli.server.serving_models import OpenAIServingModels
+from chatbot_cli.server.serving_stored import OpenAIServingStored
+from chatbot_cli.server.store import CompletionStore
 
 log = logging.getLogger("chatbot.server")
 
@@ -81,11 +83,13 @@ async def lifespan(
         engine = build_engine(settings)
     app.state.engine = engine
     app.state.quota = quota = Quota.start(database)
+    store = CompletionStore(database, app.state.metrics.registry)
     try:
         await engine.start()
         app.state.openai_serving_chat = OpenAIServingChat(
-            engine, settings, app.state.metrics, quota
+            engine, settings, app.state.metrics, quota=quota, store=store
         )
+        app.state.openai_serving_stored = OpenAIServingStored(database)
         app.state.openai_serving_models = OpenAIServingModels(
             engine, upstream=settings.engine == "openai"
         )
@@ -98,6 +102,7 @@ async def lifespan(
     finally:
         await engine.close()
         await quota.aclose()  # the last usage batch, before the database closes
+        await store.aclose()  # the answers already sent are stored before the database closes
         await database.dispose()
         app.state.database_check.close()
 
@@ -121,6 +126,7 @@ def create_app(
     from chatbot_cli.server.metrics import install_metrics
     from chatbot_cli.server.models_api import router as models_router
     from chatbot_cli.server.openai_api import router as openai_router
+    from chatbot_cli.server.stored_api import router as stored_router
     from chatbot_cli.server.web import install_web
 
     app = FastAPI(
@@ -150,6 +156,7 @@ def create_app(
 
     app.include_router(openai_router)
     app.include_router(models_router)
+    app.include_router(stored_router)
     app.include_router(
         create_graphql_router(graphql_context),
         dependencies=[Depends(require_owner)],

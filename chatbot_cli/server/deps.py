@@ -23,6 +23,7 @@ from chatbot_cli.errors import AuthenticationFailed
 from chatbot_cli.server.health import DatabaseCheck
 from chatbot_cli.server.serving import OpenAIServingChat
 from chatbot_cli.server.serving_models import OpenAIServingModels
+from chatbot_cli.server.serving_stored import OpenAIServingStored
 
 # Looks a key's SHA-256 hash up among the keys created with `chatbot keys create`; returns the
 # owner name, or None when unknown or revoked.
@@ -85,6 +86,10 @@ async def get_serving_models(request: Request) -> OpenAIServingModels:
     return request.app.state.openai_serving_models  # type: ignore[no-any-return]
 
 
+async def get_serving_stored(request: Request) -> OpenAIServingStored:
+    return request.app.state.openai_serving_stored  # type: ignore[no-any-return]
+
+
 Owner = Annotated[str, Depends(require_owner)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -92,6 +97,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 DatabaseCheckDep = Annotated[DatabaseCheck, Depends(get_database_check)]
 ServingChat = Annotated[OpenAIServingChat, Depends(get_serving_chat)]
 ServingModels = Annotated[OpenAIServingModels, Depends(get_serving_models)]
+ServingStored = Annotated[OpenAIServingStored, Depends(get_serving_stored)]
 
 
 async def graphql_context(database: DatabaseDep, owner: Owner) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from chatbot_cli.errors import ChatbotError, Overloaded, RateLimitExceeded, error_envelope
 
@@ -28,7 +29,8 @@ def chatbot_error_response(exc: ChatbotError) -> JSONResponse:
 
 
 def _param_from_loc(loc: tuple[int | str, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # "[key]" is pydantic's mark for a refused dict key: the key itself names the field.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "[key]")]
     if not parts:
         return None
     out = parts[0]
@@ -55,6 +57,17 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"Invalid request body: {msg}", None
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's 405 names only the first route's,
+    and /v1/chat/completions has two (create, and list of stored completions)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChatbotError)
     async def _chatbot(_: Request, exc: ChatbotError) -> JSONResponse:
@@ -69,16 +82,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = _STATUS_TYPES.get(exc.status_code, "invalid_request_error")
         if exc.status_code >= 500:
             type_ = "server_error"
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         code = _STATUS_CODES.get(exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return JSONResponse(
             error_envelope(message, type_, None, code),
             status_code=exc.status_code,
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from chatbot_cli.server.deps import ServingChat, ServingModels, require_owner
+from chatbot_cli.server.deps import Owner, ServingChat, ServingModels, require_owner
 from chatbot_cli.server.protocol import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -105,9 +105,9 @@ router = APIRouter(
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, serving: ServingChat, raw_request: Request
+    body: ChatCompletionRequest, serving: ServingChat, raw_request: Request, owner: Owner
 ) -> Response:
-    return await serving.create_chat_completion(body, raw_request)
+    return await serving.create_chat_completion(body, raw_request, owner)
 
 
 @router.get(

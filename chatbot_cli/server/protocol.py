@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -76,6 +77,14 @@ MessageContent = Annotated[
 
 
 MAX_MODEL_ID = 256
+
+_MetadataKey = Annotated[str, Field(max_length=64), AfterValidator(_valid_unicode)]
+_MetadataValue = Annotated[str, Field(max_length=512), AfterValidator(_valid_unicode)]
+# OpenAI's rules for metadata: at most 16 pairs of strings, keys 64 characters, values 512.
+Metadata = Annotated[
+    dict[_MetadataKey, _MetadataValue],
+    Field(max_length=16, description="Up to 16 string pairs (keys 64 characters, values 512)."),
+]
 
 
 def _integral(value: Any) -> Any:
@@ -288,6 +297,21 @@ class ChatCompletionRequest(BaseModel):
         None, description="Allow more than one call in an answer (default true)."
     )
     user: str | None = Field(None, max_length=256, description="End-user id (not used).")
+    store: bool = Field(
+        False,
+        description="Store the request and the answer for your key (GET /v1/chat/completions); "
+        "a stream is stored when it ends, also when cut.",
+    )
+    metadata: Metadata | None = Field(None, description="Stored with the completion.")
+    conversation: str | None = Field(
+        None,
+        max_length=40,
+        description="With store: the conversation this turn continues (the `x-conversation-id` "
+        "header of an earlier answer); a new one when absent.",
+    )
+    conversation_name: str | None = Field(
+        None, max_length=100, description="With store, for a new conversation: its session name."
+    )
 
     @model_validator(mode="before")
     @classmethod

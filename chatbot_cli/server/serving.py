@@ -8,7 +8,6 @@ pydantic or logging; tokens that arrive together go out in one socket write.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +27,14 @@ from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.quota import Quota, Ticket, admit_request
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
-from chatbot_cli.server.tools import Plan, check_request, plan_request, read_calls
+from chatbot_cli.server.store import CompletionStore, StoredTurn, response_of, turn_headers
+from chatbot_cli.server.tools import (
+    Plan,
+    assistant_message,
+    check_request,
+    plan_request,
+    read_calls,
+)
 
 # How long a streaming request waits for its first chunk before the 200 and the SSE headers go
 # out. Admission errors (queue full, unknown model, prompt too long) arrive well within it and
@@ -82,29 +88,12 @@ def generation_requests(body: ChatCompletionRequest, plan: Plan) -> list[Generat
     ]
 
 
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _completion_id() -> str:
     return "chatcmpl-" + secrets.token_hex(12)
 
 
 def _finish(reason: str | None) -> str:
     return reason if reason in ("stop", "length", "tool_calls") else "stop"
-
-
-def _message(text: str, calls: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
-    if finish == "length":
-        # The token limit cut the last call short: a whole response keeps only complete ones.
-        calls = [c for c in calls if _parses(c["function"]["arguments"])]
-    if not calls:
-        return {"role": "assistant", "content": text}
-    return {"role": "assistant", "content": text or None, "tool_calls": calls}
 
 
 async def _wait_disconnect(request: Request) -> None:
@@ -136,16 +125,22 @@ class OpenAIServingChat:
     the body, and the raw request to notice a client that disconnects."""
 
     def __init__(
-        self, engine: Engine, settings: Settings, metrics: Metrics, quota: Quota | None = None
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        quota: Quota | None = None,
+        store: CompletionStore | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
         self.quota = quota
+        self.store = store
         self.flush_interval = settings.stream_flush_ms / 1000
 
     async def create_chat_completion(
-        self, body: ChatCompletionRequest, raw_request: Request
+        self, body: ChatCompletionRequest, raw_request: Request, owner: str = "default"
     ) -> Response:
         started = time.perf_counter()
         check_limits(body, self.settings)
@@ -157,11 +152,13 @@ class OpenAIServingChat:
         plan = plan_request(body, info)
         reader = plan.reader
         transform = None if reader is None else (lambda stream: read_calls(stream, reader()))
+        # The stored turn's checks are the client's errors: made before a quota is taken.
+        turn = await self.store.begin(body, owner) if body.store and self.store else None
         ticket = await admit_request(self.quota, raw_request, body.model, body.n)
         fan = FanOut(self.engine, body.model, generation_requests(body, plan), transform)
         if body.stream:
-            return await self._stream(body, fan, started, ticket)
-        return await self._complete(raw_request, body, fan, started, ticket)
+            return await self._stream(body, fan, started, ticket, turn)
+        return await self._complete(raw_request, body, fan, started, ticket, turn)
 
     async def _complete(
         self,
@@ -170,6 +167,7 @@ class OpenAIServingChat:
         fan: FanOut,
         started: float,
         ticket: Ticket,
+        turn: StoredTurn | None = None,
     ) -> Response:
         metrics = self.metrics
         # One task per request (not per token) so a disconnect can be noticed while waiting.
@@ -199,26 +197,32 @@ class OpenAIServingChat:
                 usage.get("prompt_tokens", 0),
                 usage.get("completion_tokens", 0),
             )
-        return JSONResponse(
-            {
-                "id": _completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.model,
-                "choices": [
-                    {
-                        "index": i,
-                        "message": _message("".join(s.text), s.tool_calls, s.finish_reason),
-                        "finish_reason": _finish(s.finish_reason),
-                    }
-                    for i, s in enumerate(fan.states)
-                ],
-                "usage": fan.usage(),
-            }
-        )
+        result = {
+            "id": turn.id if turn else _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": assistant_message("".join(s.text), s.tool_calls, s.finish_reason),
+                    "finish_reason": _finish(s.finish_reason),
+                }
+                for i, s in enumerate(fan.states)
+            ],
+            "usage": fan.usage(),
+        }
+        if turn is not None and self.store is not None:
+            self.store.finish(turn, result, complete=True)
+        return JSONResponse(result, headers=turn_headers(turn))
 
     async def _stream(
-        self, body: ChatCompletionRequest, fan: FanOut, started: float, ticket: Ticket
+        self,
+        body: ChatCompletionRequest,
+        fan: FanOut,
+        started: float,
+        ticket: Ticket,
+        turn: StoredTurn | None = None,
     ) -> Response:
         try:
             await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
@@ -236,9 +240,9 @@ class OpenAIServingChat:
             ticket.finish(fan)
 
         return EventStream(
-            self._sse_events(body, fan, started, shutdown, ticket),
+            self._sse_events(body, fan, started, shutdown, ticket, turn),
             background=BackgroundTask(cancel_leftovers),
-            headers=SSE_HEADERS,
+            headers={**SSE_HEADERS, **turn_headers(turn)},
             ping=PING_SECONDS,
             sep="\n",
             shutdown_event=shutdown,
@@ -252,10 +256,11 @@ class OpenAIServingChat:
         started: float,
         shutdown: anyio.Event,
         ticket: Ticket,
+        turn: StoredTurn | None = None,
     ) -> AsyncIterator[bytes]:
         metrics = self.metrics
         interval = self.flush_interval
-        cid, created, model = _completion_id(), int(time.time()), body.model
+        cid, created, model = turn.id if turn else _completion_id(), int(time.time()), body.model
 
         def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
             return event(
@@ -347,3 +352,6 @@ class OpenAIServingChat:
                 usage["prompt_tokens"],
                 usage["completion_tokens"],
             )
+            if turn is not None and self.store is not None:
+                # Only queued here: the write happens after the stream, off this loop's path.
+                self.store.finish(turn, response_of(turn, fan, usage), complete=outcome == "ok")

@@ -389,3 +389,21 @@ async def read_calls(stream: AsyncIterator[Chunk], reader: ToolCallReader) -> As
                     completion_tokens=chunk.completion_tokens,
                     tool_calls=out.tool_calls or None,
                 )
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def assistant_message(text: str, calls: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    """The whole response's assistant message: the text, and the calls when there are any."""
+    if finish == "length":
+        # The token limit cut the last call short: a whole response keeps only complete ones.
+        calls = [c for c in calls if _parses(c["function"]["arguments"])]
+    if not calls:
+        return {"role": "assistant", "content": text}
+    return {"role": "assistant", "content": text or None, "tool_calls": calls}

@@ -1,49 +1,33 @@
-"""The conversation log behind `chatbot chat --continue`."""
+"""The conversation of a chat run, and reading the local file earlier versions kept it in."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 
 import pytest
 
-from chatbot_cli.conversation import (
-    Conversation,
-    ConversationLogError,
-    load_last,
-    log_path,
-    save_last,
-)
+from chatbot_cli.conversation import Conversation, legacy_path, read_legacy
 
 
-def test_round_trip_and_private_mode(tmp_path: Path) -> None:
-    conv = Conversation(model="default")
-    conv.set_system("be brief")
-    conv.add("user", "hi")
-    conv.add("assistant", "hello")
-    path = save_last(tmp_path / "data", conv)
-    assert path == log_path(tmp_path / "data")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    loaded = load_last(tmp_path / "data")
-    assert loaded.messages == conv.messages
-    assert loaded.model == "default"
-    assert loaded.turns == 1
-    # No temp file left next to it.
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
-
-
-def test_save_replaces_atomically(tmp_path: Path) -> None:
-    save_last(tmp_path, Conversation(messages=[{"role": "user", "content": "one"}]))
-    save_last(tmp_path, Conversation(messages=[{"role": "user", "content": "two"}]))
-    assert load_last(tmp_path).messages == [{"role": "user", "content": "two"}]
-
-
-def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConversationLogError, match="No previous conversation") as info:
-        load_last(tmp_path)
-    assert info.value.exit_code == 2
+def test_legacy_file_is_read_for_its_import(tmp_path: Path) -> None:
+    assert read_legacy(tmp_path) is None
+    legacy_path(tmp_path).write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "model": "default",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                ],
+            }
+        )
+    )
+    old = read_legacy(tmp_path)
+    assert old is not None and old.model == "default" and old.turns == 1
+    assert old.messages[-1] == {"role": "assistant", "content": "hello"}
 
 
 @pytest.mark.parametrize(
@@ -55,14 +39,14 @@ def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
         json.dumps({"messages": [{"role": "user", "content": 5}]}),
     ],
 )
-def test_corrupt_log_is_a_clear_error(tmp_path: Path, content: str) -> None:
-    log_path(tmp_path).write_text(content)
-    with pytest.raises(ConversationLogError, match="unreadable"):
-        load_last(tmp_path)
+def test_corrupt_legacy_file_is_a_value_error(tmp_path: Path, content: str) -> None:
+    legacy_path(tmp_path).write_text(content)
+    with pytest.raises(ValueError):
+        read_legacy(tmp_path)
 
 
 def test_system_message_stays_first_and_survives_clear() -> None:
-    conv = Conversation()
+    conv = Conversation(id="conv_1", name="work")
     conv.add("user", "q")
     conv.set_system("sys one")
     assert conv.messages[0] == {"role": "system", "content": "sys one"}
@@ -70,6 +54,7 @@ def test_system_message_stays_first_and_survives_clear() -> None:
     assert [m["content"] for m in conv.messages] == ["sys two", "q"]
     conv.clear()
     assert conv.messages == [{"role": "system", "content": "sys two"}]
+    assert conv.id is None and conv.name is None  # /clear starts a new conversation
     conv.set_system(None)
     assert conv.messages == []
 

@@ -46,12 +46,35 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterat
 
 @pytest.fixture
 def env(server: LiveServer, tmp_path: Path) -> dict[str, str]:
-    """CLI environment for `server`, with this test's own data dir (conversation log)."""
-    return {**server.env, "CHATBOT_DATA_DIR": str(tmp_path / "cli-data")}
+    """CLI environment for `server` with a key of this test's own: its conversations alone."""
+    made = subprocess.run(
+        [sys.executable, "-m", "chatbot_cli", "keys", "create", f"t{time.monotonic_ns()}",
+         "--json"],
+        env=server.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    key = json.loads(made.stdout)["key"]
+    return {**server.env, "CHATBOT_DATA_DIR": str(tmp_path / "cli-data"), "CHATBOT_API_KEY": key}
 
 
 def log_of(env: dict[str, str]) -> dict[str, Any]:
-    return json.loads((Path(env["CHATBOT_DATA_DIR"]) / "last_conversation.json").read_text())
+    """The latest conversation the server kept (stored after the answer: waited for)."""
+    deadline = time.monotonic() + 10
+    while True:
+        proc = subprocess.run(
+            [sys.executable, "-m", "chatbot_cli", "log", "list", "-n", "1", "--json"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        latest = json.loads(proc.stdout)
+        if latest or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatbot_cli", "log", "show", latest[0]["id"], "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
 def json_chat(env: dict[str, str], *args: str, stdin: str | None = None) -> dict[str, Any]:
@@ -130,10 +153,8 @@ def test_stdin_is_appended_after_the_prompt(env: dict[str, str]) -> None:
     # The server saw more prompt tokens: the piped text went along.
     assert both["usage"]["prompt_tokens"] > alone["usage"]["prompt_tokens"]
     user = log_of(env)["messages"][0]
-    assert user == {
-        "role": "user",
-        "content": "Summarise this\n\n# Notes\n\n- buy milk\n- call Paris",
-    }
+    assert user["role"] == "user"
+    assert user["content"] == "Summarise this\n\n# Notes\n\n- buy milk\n- call Paris"
 
 
 def test_piped_stdin_alone_is_the_prompt(env: dict[str, str]) -> None:
@@ -141,7 +162,8 @@ def test_piped_stdin_alone_is_the_prompt(env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
     messages = log_of(env)["messages"]
-    assert messages[0] == {"role": "user", "content": "What is the capital of France?"}
+    assert messages[0]["role"] == "user"
+    assert messages[0]["content"] == "What is the capital of France?"
     assert messages[1]["role"] == "assistant"
     assert messages[1]["content"].rstrip("\n") == proc.stdout.rstrip("\n")
 
@@ -157,22 +179,66 @@ def test_empty_prompt_exits_2(env: dict[str, str], args: list[str], stdin: str) 
 def test_continue_sends_the_earlier_turns(env: dict[str, str]) -> None:
     first = run_chat(env, "First question", "-s", "Be brief.", *SAMPLING)
     assert first.returncode == 0, first.stderr
+    kept = log_of(env)
     fresh = json_chat(env, "Second question", "--no-log", *SAMPLING)
-    # --no-log left the first conversation in place.
-    assert log_of(env)["messages"][1]["content"] == "First question"
+    # --no-log kept nothing: the first conversation is still the latest.
+    assert log_of(env)["id"] == kept["id"]
+    assert kept["messages"][1]["content"] == "First question"
     continued = json_chat(env, "-c", "Second question", *SAMPLING)
     assert continued["usage"]["prompt_tokens"] > fresh["usage"]["prompt_tokens"]
-    messages = log_of(env)["messages"]
+    time.sleep(0.3)
+    after = log_of(env)
+    assert after["id"] == kept["id"]
+    messages = after["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
     assert messages[0]["content"] == "Be brief."
     assert messages[2]["content"].rstrip("\n") == first.stdout.rstrip("\n")
     assert messages[4]["content"] == continued["choices"][0]["message"]["content"]
+    # --cid continues that one by id, --session a named one (created on first use).
+    by_id = json_chat(env, "--cid", kept["id"], "Third", *SAMPLING)
+    assert by_id["usage"]["prompt_tokens"] > continued["usage"]["prompt_tokens"]
+    json_chat(env, "--session", "trip", "Where to?", *SAMPLING)
+    time.sleep(0.3)
+    named = json_chat(env, "--session", "trip", "And when?", *SAMPLING)
+    assert named["usage"]["prompt_tokens"] > fresh["usage"]["prompt_tokens"]
+    time.sleep(0.3)
+    trip = log_of(env)
+    assert trip["name"] == "trip" and trip["messageCount"] == 4
 
 
 def test_continue_without_a_log_fails_clearly(env: dict[str, str]) -> None:
     proc = run_chat(env, "-c", "hello")
     assert proc.returncode == 2
     assert proc.stderr.startswith("Error: No previous conversation")
+    proc = run_chat(env, "--cid", "conv_000000000000000000000000", "hello")
+    assert proc.returncode == 5 and proc.stderr.startswith("Error: Conversation")
+    proc = run_chat(env, "-c", "--session", "x", "hello")
+    assert proc.returncode == 2 and "one of -c, --cid and --session" in proc.stderr
+
+
+def test_the_old_local_conversation_is_imported_once(env: dict[str, str]) -> None:
+    data = Path(env["CHATBOT_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    old = {
+        "version": 1,
+        "model": "default",
+        "messages": [
+            {"role": "user", "content": "an old question about zebras"},
+            {"role": "assistant", "content": "an old answer"},
+        ],
+    }
+    (data / "last_conversation.json").write_text(json.dumps(old))
+    proc = run_chat(env, "-c", "More about zebras", *SAMPLING)
+    assert proc.returncode == 0, proc.stderr
+    assert "imported the conversation" in proc.stderr
+    assert not (data / "last_conversation.json").exists()
+    time.sleep(0.3)
+    messages = log_of(env)["messages"]
+    assert [m["content"] for m in messages[:3]] == [
+        "an old question about zebras",
+        "an old answer",
+        "More about zebras",
+    ]
 
 
 def test_flags_override_the_config(server: LiveServer, env: dict[str, str]) -> None:

@@ -51,6 +51,8 @@ class Handler(BaseHTTPRequestHandler):
     def start_sse(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        # Where a chatbot server stored the turn (it was sent with store: true).
+        self.send_header("x-conversation-id", "conv_fake")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
@@ -176,6 +178,7 @@ def test_options_become_the_request_body(fake: FakeServer) -> None:
             "seed": 3,
             "stop": ["END", "###"],
             "stream_options": {"include_usage": True},
+            "store": True,
             "stream": True,
         }
     ]

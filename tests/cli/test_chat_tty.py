@@ -108,8 +108,10 @@ def test_interactive_session_keeps_the_conversation(
     fake.responders += [sse(["ANSWER-4"])]
     child = spawn(fake_env, "-s", "Be brief.")
     child.expect("Chatting with model 'default'")
+    child.expect("in new conversation")
     send(child, "first question")
     child.expect("ANSWER-ONE")
+    child.expect("kept as conversation conv_fake")
     send(child, "second question")
     child.expect("ANSWER-TWO")
     send(child, "/model other")
@@ -139,12 +141,10 @@ def test_interactive_session_keeps_the_conversation(
     # Line history is kept in the data dir for the next session.
     history = (isolated_env / "data" / "chat_history").read_text()
     assert "first question" in history and "/exit" in history
-    # The session is logged for --continue.
-    fake.responders.append(sse(["ok"]))
-    child = spawn(fake_env, "-c", "fifth")
-    finish(child)
-    assert contents(4) == ["Be nice.", "fourth", "ANSWER-4", "fifth"]
-    assert fake.requests[4]["model"] == "other"
+    # Every turn is kept on the server: the first starts a conversation, the next ones name
+    # it, and /clear starts a new one (chat -c continuing from the server: test_chat_e2e.py).
+    assert all(r["store"] is True for r in fake.requests)
+    assert [r.get("conversation") for r in fake.requests] == [None, "conv_fake", "conv_fake", None]
 
 
 def test_ctrl_c_cancels_the_answer_but_not_the_session(

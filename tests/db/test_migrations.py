@@ -35,9 +35,11 @@ def test_schema_matches_models(db_url: str) -> None:
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 
-        from chatbot_cli.db.models import Base
+        from chatbot_cli.db.models import Base, include_name
 
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        # The full-text search objects are outside the models on purpose (models.SEARCH_OBJECTS).
+        opts = {"compare_type": True, "include_name": include_name}
+        context = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(context, Base.metadata))
 
     async def scenario(db: Database) -> tuple[list[object], set[str]]:

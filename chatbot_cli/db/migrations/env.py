@@ -8,7 +8,7 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
-from chatbot_cli.db.models import Base, UTCDateTime
+from chatbot_cli.db.models import Base, UTCDateTime, include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -43,6 +43,7 @@ def run_migrations_online() -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -110,14 +110,15 @@ def converse(
             history.append(
                 {"role": "tool", "tool_call_id": call["id"], "content": result.content()}
             )
-        base = _same_conversation(base, client.conversation_id)
+        if base.get("store"):
+            base = _same_conversation(base, client.conversation_id)
     return turn
 
 
 def _same_conversation(fields: dict[str, Any], conversation_id: str | None) -> dict[str, Any]:
     """A kept turn's later rounds go into the conversation its first round started, not a new
     one each (cli/chat_log.py asks for a new or named one until the server names it)."""
-    if not fields.get("store") or "conversation" in fields or conversation_id is None:
+    if "conversation" in fields or conversation_id is None:
         return fields
     rest = {k: v for k, v in fields.items() if k != "conversation_name"}
     return {**rest, "conversation": conversation_id}

@@ -197,3 +197,17 @@ def test_merging_deltas_of_two_parallel_calls() -> None:
         ("a", "add_todo", '{"title":"x"}'),
         ("b", "list_todos", ""),
     ]
+
+
+def test_a_kept_turns_later_rounds_join_the_conversation_its_first_round_started() -> None:
+    from chatbot_cli.cli.tools import _same_conversation
+
+    new = {"store": True, "conversation_name": "work", "tools": []}
+    assert _same_conversation(new, "conv_1") == {
+        "store": True,
+        "conversation": "conv_1",
+        "tools": [],
+    }
+    assert _same_conversation(new, None) == new  # the server has not named it yet
+    known = {"store": True, "conversation": "conv_0"}
+    assert _same_conversation(known, "conv_1") == known

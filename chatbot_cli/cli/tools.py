@@ -13,7 +13,9 @@ log), so a conversation stays plain messages any model and `--no-tools` can cont
 
 Whether tools are on by default is the model's card in /v1/models: on when it lists "tools" in
 `capabilities` (our server, LM Studio, Ollama-style) or in `supported_parameters` (OpenRouter
-style); otherwise, or when the list cannot be read, off.
+style); otherwise, or when the list cannot be read, off. Our server lists "tools" only for a model
+trained for them (its chat template reads `tools`, or an upstream's card says so), not for every
+model whose calls it can hold to a schema: SmolLM2 answers worse and far slower with tools.
 """
 
 from __future__ import annotations

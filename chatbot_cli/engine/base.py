@@ -73,6 +73,10 @@ class ModelInfo:
     context_length: int | None
     owned_by: str = "chatbot"
     structured: str = PLAIN
+    # The chat template reads a `tools` variable: the model was trained to call tools, so
+    # clients such as `chatbot chat` turn them on by default (GRAMMAR alone only keeps the
+    # calls well-formed, it does not make a model understand them).
+    tool_template: bool = False
 
 
 @runtime_checkable

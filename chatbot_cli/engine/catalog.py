@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import GRAMMAR, ModelInfo
-from chatbot_cli.engine.gguf import LLAMACPP, check_model_file, trained_context
+from chatbot_cli.engine.gguf import (
+    LLAMACPP,
+    check_model_file,
+    template_handles_tools,
+    trained_context,
+)
 from chatbot_cli.engine.models import EMBEDDED_ID, local_model, slot_context
 from chatbot_cli.errors import ChatbotError, ConfigError
 from chatbot_cli.models_store import MANIFEST, Store
@@ -130,7 +135,14 @@ class Catalog:
             return None
         s = self._settings
         context = slot_context(s, trained_context(file.meta), s.parallel)
-        info = ModelInfo(model_id, str(path), st.st_size, context, structured=GRAMMAR)
+        info = ModelInfo(
+            model_id,
+            str(path),
+            st.st_size,
+            context,
+            structured=GRAMMAR,
+            tool_template=template_handles_tools(file.meta),
+        )
         entry = CatalogEntry(info, kv_bytes_per_token(file.meta))
         self._meta_cache[key] = entry
         return entry

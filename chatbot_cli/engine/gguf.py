@@ -7,6 +7,7 @@ model list and the start-up checks stay cheap. Imports nothing of ours but `erro
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,13 @@ def read_header(path: Path) -> tuple[bytes, int]:
     if len(head) < 8:
         return head[:4], 0
     return head[:4], int.from_bytes(head[4:8], "little")
+
+
+def template_handles_tools(meta: dict[str, Any]) -> bool:
+    """True when the GGUF's chat template reads a `tools` variable (Jinja templates of models
+    trained for tool calls do; SmolLM2's does not)."""
+    template = meta.get("tokenizer.chat_template")
+    return isinstance(template, str) and re.search(r"\btools\b", template) is not None
 
 
 def read_gguf_metadata(path: Path, *, max_keys: int = 100_000) -> dict[str, Any]:

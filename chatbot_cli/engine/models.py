@@ -16,6 +16,7 @@ from chatbot_cli.engine.gguf import (
     LLAMACPP,
     ModelFile,
     check_model_file,
+    template_handles_tools,
     trained_context,
 )
 from chatbot_cli.errors import ConfigError, ModelNotFound
@@ -80,7 +81,14 @@ def local_model(settings: Settings) -> tuple[ModelInfo, ModelFile]:
     context = slot_context(settings, trained_context(file.meta), slots)
     # llama.cpp constrains output to a JSON schema; ctransformers cannot.
     structured = PLAIN if settings.engine == "ctransformers" else GRAMMAR
-    info = ModelInfo(model_id, str(path), path.stat().st_size, context, structured=structured)
+    info = ModelInfo(
+        model_id,
+        str(path),
+        path.stat().st_size,
+        context,
+        structured=structured,
+        tool_template=template_handles_tools(file.meta),
+    )
     return info, file
 
 

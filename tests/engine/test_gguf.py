@@ -107,3 +107,13 @@ def test_non_llama_v2_model_is_refused_by_ctransformers(v2_model: Path, tmp_path
     with pytest.raises(ConfigError, match="'gpt2x' model"):
         check_model_file(other, CTRANSFORMERS)
     assert check_model_file(other, LLAMACPP).meta["general.architecture"] == "gpt2x"
+
+
+def test_a_template_that_reads_tools_marks_a_model_trained_for_them() -> None:
+    from chatbot_cli.engine.gguf import template_handles_tools
+
+    assert template_handles_tools({"tokenizer.chat_template": "{% if tools %}<tool>{% endif %}"})
+    smollm2 = "{% for message in messages %}{{'<|im_start|>' + message['role']}}{% endfor %}"
+    assert not template_handles_tools({"tokenizer.chat_template": smollm2})
+    assert not template_handles_tools({"tokenizer.chat_template": "{{ toolset }}"})
+    assert not template_handles_tools({})

@@ -271,7 +271,21 @@ async def test_models_endpoints() -> None:
     (card,) = listing["data"]
     assert set(card) == {"id", "object", "created", "owned_by", "capabilities"}
     assert card["id"] == "tiny" and card["object"] == "model"
+    # It takes tools (held to their schema) but was not trained for them: no "tools" listed,
+    # so clients do not turn them on by default.
+    assert card["capabilities"] == ["response_format"]
     assert one == card
+
+
+async def test_a_model_trained_for_tools_lists_them() -> None:
+    class Trained(ScriptedEngine):
+        @property
+        def models(self) -> list[ModelInfo]:
+            return [ModelInfo("tiny", None, None, 512, structured=GRAMMAR, tool_template=True)]
+
+    async with client(make_app(Trained())) as c:
+        card = (await c.get("/v1/models/tiny")).json()
+    assert card["capabilities"] == ["tools", "response_format"]
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
+from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
 from chatbot_cli.graphql.mutations import Mutation
 from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
@@ -217,6 +218,7 @@ def create_schema() -> strawberry.Schema:
     return TodoSchema(
         query=Query,
         mutation=Mutation,
+        execution_context_class=LeafFieldsExecutionContext,
         extensions=[
             MaskUnexpected,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

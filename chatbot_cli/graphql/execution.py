@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import (
     GraphQLBoolean,
@@ -63,6 +64,32 @@ def _leaf(type_: Any) -> tuple[Callable[[Any], Any] | None, bool]:
     return None, False
 
 
+def _way(
+    parent_type: GraphQLObjectType, name: str
+) -> tuple[str, Callable[[Any], Any], bool] | None:
+    """How field `name` of `parent_type` is read the short way (attribute, coercion, whether a
+    list), or None when only graphql-core may complete it."""
+    field_def = parent_type.fields.get(name)
+    definition = field_def.extensions.get("strawberry-definition") if field_def else None
+    if (
+        field_def is None
+        or definition is None
+        or not getattr(field_def.resolve, "_is_default", False)
+        or not definition.is_basic_field
+        or definition.default_resolver is not getattr
+        or field_def.args
+    ):
+        return None
+    coerce, many = _leaf(field_def.type)
+    return None if coerce is None else (definition.python_name, coerce, many)
+
+
+# What `_way` found, per object type and field name: facts of the schema, so shared by every
+# request (weakly: a schema that is dropped takes its entries with it).
+_WAYS: WeakKeyDictionary[GraphQLObjectType, dict[str, Any]] = WeakKeyDictionary()
+_UNKNOWN = object()
+
+
 class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,28 +105,22 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return not (manager is not None and manager.middlewares)
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:
+        ways = _WAYS.get(parent_type)
+        if ways is None:
+            ways = _WAYS[parent_type] = {}
         plan: Plan = []
         for response_name, details in grouped_field_set.items():
-            attr, coerce, many = None, None, False
-            node = details[0].node
-            field_def = parent_type.fields.get(node.name.value)
-            definition = field_def.extensions.get("strawberry-definition") if field_def else None
-            if (
-                field_def is not None
-                and getattr(field_def.resolve, "_is_default", False)
-                and definition is not None
-                and definition.is_basic_field
-                and definition.default_resolver is getattr
-                and not field_def.args
-                and not any(
-                    d.node.arguments or d.node.directives or d.defer_usage is not None
-                    for d in details
-                )
+            name = details[0].node.name.value
+            way = ways.get(name, _UNKNOWN)
+            if way is _UNKNOWN:
+                way = ways[name] = _way(parent_type, name)
+            if way is not None and all(
+                not (d.node.arguments or d.node.directives) and d.defer_usage is None
+                for d in details
             ):
-                coerce, many = _leaf(field_def.type)
-                if coerce is not None:
-                    attr = definition.python_name
-            plan.append((response_name, details, attr, coerce, many))
+                plan.append((response_name, details, *way))  # type: ignore[arg-type]
+            else:
+                plan.append((response_name, details, None, None, False))
         return plan
 
     def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:

@@ -73,6 +73,12 @@ class Runs:
     ref: list[StreamResult] = field(default_factory=list)
     defaults: list[StreamResult] = field(default_factory=list)
 
+    def all(self) -> tuple[list[StreamResult], ...]:
+        return self.defaults, self.engine, self.http, self.ref
+
+
+SIDES = ("llama.cpp defaults", "engine", "HTTP", "llama.cpp server")  # tok/s, in Runs.all order
+
 
 async def _side_by_side(
     ctx: Context, url: str, api_key: str, reps: int, ref_url: str | None
@@ -109,7 +115,7 @@ async def _side_by_side(
             # Warm-up: fills every prompt cache, so all sides start from the same state.
             for side in sides:
                 await side()
-            for kept in (runs.engine, runs.http, runs.ref, runs.defaults):
+            for kept in runs.all():
                 kept.clear()
             # Alternate (and rotate who goes first) so load from elsewhere on the machine hits
             # every side alike instead of skewing whichever ran during a busy spell.
@@ -117,6 +123,8 @@ async def _side_by_side(
                 k = i % len(sides)
                 for side in sides[k:] + sides[:k]:
                     await side()
+                done = [(n, r[-1].tok_s) for n, r in zip(SIDES, runs.all(), strict=True) if r]
+                ctx.log(f"  round {i + 1}: " + ", ".join(f"{n} {t:.1f}" for n, t in done))
     finally:
         await engine.close()
         defaults.close()

@@ -143,7 +143,7 @@ def limit(
     if clear:
         values = dict.fromkeys(LIMIT_COLUMNS)
 
-    async def go(database: Database) -> KeyLimits:
+    async def go(database: "Database") -> "KeyLimits":
         return await set_limits(database, name, values)
 
     limits = run_on_database(go, upgrade=True)
@@ -180,7 +180,7 @@ def usage(
     with handle_errors():
         start = parse_since(since)
 
-    async def go(database: Database) -> list[UsageRow]:
+    async def go(database: "Database") -> "list[UsageRow]":
         if name is not None:
             await key_exists(database, name)
         return await usage_report(database, owner=name, since=start, by=by)

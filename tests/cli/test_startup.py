@@ -116,3 +116,33 @@ def test_command_annotations_are_not_strings() -> None:
     for fn in commands:
         strings = {k: v for k, v in inspect.get_annotations(fn).items() if isinstance(v, str)}
         assert not strings, f"{fn.__module__}.{fn.__qualname__}: {strings}"
+
+
+def test_no_annotation_names_a_type_checking_only_import() -> None:
+    """Without `from __future__ import annotations` an annotation is evaluated when its `def`
+    runs: one naming an import made only under TYPE_CHECKING (a nested `async def go(database:
+    Database)`) raises NameError when the command runs. Such annotations must be quoted."""
+    import ast
+    from pathlib import Path
+
+    import chatbot_cli.cli as cli
+
+    for path in sorted(Path(cli.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body):
+            continue
+        hidden: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.ImportFrom | ast.Import):
+                        hidden |= {a.asname or a.name.split(".")[0] for a in sub.names}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            for ann in [a.annotation for a in args] + [node.returns]:
+                if ann is None or isinstance(ann, ast.Constant):
+                    continue
+                used = {n.id for n in ast.walk(ann) if isinstance(n, ast.Name)} & hidden
+                assert not used, f"{path.name}:{node.lineno} {node.name}: quote {used}"

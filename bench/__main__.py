@@ -174,7 +174,8 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[str]]:
                 cli_latency.seed_todos(todo.url, todo.headers, cli_latency.SEED_TODOS)
                 rows += cli_latency.run(ctx, env)
             if 4 in figures:
-                rows += todo_api.run(ctx, todo.url, todo.api_key, env)
+                assert todo.proc is not None
+                rows += todo_api.run(ctx, todo.url, todo.api_key, env, todo.proc.pid)
         finally:
             todo.stop()
     if 7 in figures:

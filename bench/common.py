@@ -75,7 +75,9 @@ class Row:
     @property
     def result(self) -> str:
         if self.ok is None:
-            return "skip" if self.note else "—"
+            # A target that could not be checked says why in its note; a row without a target
+            # is information only, notes or not.
+            return "skip" if self.note and self.target != "—" else "—"
         return "pass" if self.ok else "FAIL"
 
     def as_dict(self) -> dict[str, Any]:

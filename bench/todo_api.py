@@ -11,9 +11,12 @@ measured a minute apart compares two different machines.
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +29,10 @@ ROUNDS = 4
 FLOOR = "{ __typename }"
 CREATE = "mutation ($t: String!) { createTodo(title: $t) { id title completed createdAt } }"
 LIST = "{ todos(limit: 1000) { id title completed createdAt updatedAt } }"
-RPS_TARGET = 0.7
+RPS_TARGET = 0.8
 P99_TARGET = 0.050
 ROWS = 1000
+LIST_TARGET = 0.015  # the server's time for one 1,000-row page
 
 
 def load(
@@ -66,20 +70,37 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def latency(url: str, headers: dict[str, str], query: str, runs: int) -> tuple[float, Any]:
-    """Median latency of one request at a time, and the last response's data."""
-    times: list[float] = []
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alternate(
+    url: str, headers: dict[str, str], queries: list[str], runs: int, pid: int | None
+) -> tuple[list[list[float]], list[float], Any]:
+    """One request of each query in turn, `runs` times (after two warm-up turns): every
+    latency of each, the server process's CPU time per request of each (when its pid is
+    known; NaN otherwise), and the first query's last response data."""
+    times: list[list[float]] = [[] for _ in queries]
+    cpu = [0.0 for _ in queries]
     data: Any = None
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         for i in range(runs + 2):
-            t0 = time.perf_counter()
-            r = client.post("/graphql", json={"query": query})
-            elapsed = time.perf_counter() - t0
-            r.raise_for_status()
-            data = r.json()["data"]
-            if i >= 2:  # the first two warm the connection and the query caches
-                times.append(elapsed)
-    return median(times), data
+            for k, query in enumerate(queries):
+                before = _cpu_seconds(pid) if pid else 0.0
+                t0 = time.perf_counter()
+                r = client.post("/graphql", json={"query": query})
+                elapsed = time.perf_counter() - t0
+                used = (_cpu_seconds(pid) - before) if pid else 0.0
+                r.raise_for_status()
+                if k == 0:
+                    data = r.json()["data"]
+                if i >= 2:  # the first two warm the connection and the query caches
+                    times[k].append(elapsed)
+                    cpu[k] += used
+    per_request = [c / runs if pid else float("nan") for c in cpu]
+    return times, per_request, data
 
 
 def count_todos(url: str, headers: dict[str, str]) -> int:
@@ -89,7 +110,8 @@ def count_todos(url: str, headers: dict[str, str]) -> int:
     return int(r.json()["data"]["todosConnection"]["totalCount"])
 
 
-def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:
+def run(ctx: Context, url: str, key: str, env: dict[str, str], pid: int | None = None) -> list[Row]:
+    """`pid`: the server process, whose CPU time per request is reported when given."""
     headers = {"Authorization": f"Bearer {key}"}
     rounds = 1 if ctx.quick else ROUNDS
     duration = 2.0 if ctx.quick else 10.0 / rounds  # per load and round: 10 s of each in all
@@ -100,15 +122,29 @@ def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:
         variables = json.dumps({"t": "load test"})
         creates.append(load(ctx, url, key, CREATE, env, variables, duration=duration))
     floor, create = combine(floors), combine(creates)
+    per_round = [
+        ratio(c["requests"] / c["seconds"], f["requests"] / f["seconds"])
+        for c, f in zip(creates, floors, strict=True)
+    ]
     have = count_todos(url, headers)
     if have < ROWS:
         seed_todos(url, headers, ROWS - have)
-    runs = 5 if ctx.quick else 20
-    list_median, data = latency(url, headers, LIST, runs)
+    runs = 5 if ctx.quick else 30
+    (list_times, floor_times), (list_cpu, floor_cpu), data = alternate(
+        url, headers, [LIST, FLOOR], runs, pid
+    )
+    list_median, floor_median = median(list_times), median(floor_times)
+    pairs = [a / b for a, b in zip(list_times, floor_times, strict=True)]
     rows = len(data["todos"])
-    floor_median, _ = latency(url, headers, FLOOR, runs)
     r = ratio(create["rps"], floor["rps"])
     failed = create["errors"] + floor["errors"]
+    spread = (
+        f"{rounds} alternating rounds, ratio of each: median {median(per_round):.2f}, "
+        f"best {max(per_round):.2f}, worst {min(per_round):.2f}"
+    )
+    # The server's own CPU time per page is what the target judges: on a loaded machine the
+    # latency at the client also counts the time the server waited for a core.
+    checked = not math.isnan(list_cpu)
     return [
         Row(
             "4. createTodo req/s (16 conns)",
@@ -117,7 +153,7 @@ def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:
             r,
             f"ratio ≥ {RPS_TARGET}",
             r >= RPS_TARGET and not failed,
-            f"{failed} failed requests" if failed else "",
+            f"{failed} failed requests; {spread}" if failed else spread,
         ),
         Row(
             "4. createTodo p50 / p99",
@@ -132,7 +168,12 @@ def run(ctx: Context, url: str, key: str, env: dict[str, str]) -> list[Row]:
             ms(list_median),
             f"{{ __typename }} {ms(floor_median)}",
             ratio(list_median, floor_median),
-            "—",
-            None,
+            f"server ≤ {LIST_TARGET * 1000:.0f} ms",
+            list_cpu <= LIST_TARGET if checked else None,
+            f"{runs} alternating pairs, ratio of each: median {median(pairs):.2f}, best "
+            f"{min(pairs):.2f}, worst {max(pairs):.2f}; server CPU a request "
+            f"{ms(list_cpu)} (floor {ms(floor_cpu)})"
+            if checked
+            else "server CPU not measured (no server pid)",
         ),
     ]

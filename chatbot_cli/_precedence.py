@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +24,10 @@ ENV_PREFIX = "CHATBOT_"
 
 Layer = Literal["flag", "env", "file"]
 
-# What reading the TOML file can raise besides FileNotFoundError (which means "no file").
-FILE_ERRORS = (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError)
+# What reading the TOML file can raise besides FileNotFoundError (which means "no file"):
+# tomllib's TOMLDecodeError and UnicodeDecodeError are ValueErrors, and naming ValueError keeps
+# tomllib unimported by a command that finds no file.
+FILE_ERRORS = (OSError, ValueError)
 
 
 def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -46,6 +47,8 @@ def file_values(path: Path | None = None) -> dict[str, Any]:
     Raises one of FILE_ERRORS when the file exists but cannot be read or parsed."""
     try:
         with (path or config_path()).open("rb") as fh:
+            import tomllib
+
             data = tomllib.load(fh)
     except FileNotFoundError:
         return {}

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +17,20 @@ KEY_PREFIX = "sk-chatbot-"
 _BEARER = re.compile(r"^\s*bearer(?:\s+|(?=\S))(?P<key>\S+)\s*$", re.IGNORECASE)
 
 
+# hashlib, hmac and secrets are imported where used: the CLI imports this module on every
+# `chatbot todo` command (for bearer_headers) and uses none of them; in the server the import
+# statement finds them loaded.
+
+
 def generate_key() -> str:
+    import secrets
+
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def hash_key(key: str) -> str:
+    import hashlib
+
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -43,6 +49,8 @@ def parse_authorization(header: str | None) -> str:
 
 
 def keys_equal(given: str, expected: str) -> bool:
+    import hmac
+
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 

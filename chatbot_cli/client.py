@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -123,6 +122,8 @@ class Client:
         # Like the official SDK: honour Retry-After when given, else exponential backoff + jitter.
         delay = _retry_after(response) if response is not None else 0
         if not delay:
+            import random  # only a retry needs it; most commands never retry
+
             delay = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
         time.sleep(min(delay, 30))
 

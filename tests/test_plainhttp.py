@@ -118,3 +118,72 @@ def test_refuses_what_is_not_plain_http() -> None:
 def test_nan_is_refused_before_sending(echo: str) -> None:
     with pytest.raises(ValueError):
         transport(echo).request("POST", "/graphql", json={"x": float("nan")})
+
+
+def _raw_server(answer: bytes) -> tuple[str, list[bytes], socket.socket]:
+    """A server that reads one request head (and body), answers `answer` verbatim, closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            seen.append(data)
+            conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", seen, listener
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'5;ext=1\r\n{"a":\r\n3\r\n 1}\r\n0\r\nTrailer: x\r\n\r\n',
+        b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{"a": 1}',
+        b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"a": 1}',
+    ],
+    ids=["chunked", "interim-answer", "until-close"],
+)
+def test_answers_are_framed_as_http_1_1_says(answer: bytes) -> None:
+    url, seen, listener = _raw_server(answer)
+    try:
+        response = transport(url).request("POST", "/graphql", json={"q": 1})
+        assert (response.status_code, response.json()) == (200, {"a": 1})
+        head = seen[0].split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+        assert head[0] == "POST /graphql HTTP/1.1"
+        assert f"Host: 127.0.0.1:{listener.getsockname()[1]}" in head
+        assert {"Connection: close", "Content-Length: 7", "Authorization: Bearer k"} <= set(head)
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"a": 1}',
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n{"a"',
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+    ],
+    ids=["short-body", "short-chunk", "bad-chunk-size", "bad-length", "not-http", "bad-header"],
+)
+def test_a_broken_answer_is_a_transport_error(answer: bytes) -> None:
+    url, _, listener = _raw_server(answer)
+    try:
+        with pytest.raises(TransportError) as info:
+            transport(url).request("POST", "/graphql", json={})
+        assert not isinstance(info.value, (TimedOut, ConnectFailed))
+    finally:
+        listener.close()
+
+
+def test_a_header_with_a_line_break_is_refused_before_sending(echo: str) -> None:
+    bad = PlainTransport(echo, {"Authorization": "Bearer k\r\nX: y"}, timeout=2, connect_timeout=2)
+    with pytest.raises(ValueError):
+        bad.request("GET", "/health")

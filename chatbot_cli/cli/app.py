@@ -1,6 +1,7 @@
 """The root `chatbot` command: global options and the command groups."""
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import typer
 

@@ -6,7 +6,8 @@ and prompt_toolkit load inside the command, so `chatbot chat --help` stays fast 
 the server side.
 """
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import sys
 from typing import Annotated

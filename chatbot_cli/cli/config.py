@@ -1,6 +1,7 @@
 """`chatbot config`: show, locate and edit the one config file shared by server and CLI."""
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import typer
 

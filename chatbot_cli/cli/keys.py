@@ -4,7 +4,8 @@ Works on the local database directly (no server needed). A key is printed once a
 SHA-256 hash is stored. The key in the config file stays valid as owner "default".
 """
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import sys
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ def create(
 
     key = generate_key()
 
-    async def go(database: Database) -> KeyRecord:
+    async def go(database: "Database") -> "KeyRecord":
         return await create_key(database, name, hash_key(key))
 
     record = run_on_database(go, upgrade=True)
@@ -90,7 +91,7 @@ def revoke(name: str = typer.Argument(..., help="Name of the key to revoke.")) -
     from chatbot_cli.cli.db import run_on_database
     from chatbot_cli.db.keys import revoke_key
 
-    async def go(database: Database) -> bool:
+    async def go(database: "Database") -> bool:
         return await revoke_key(database, name)
 
     if run_on_database(go, upgrade=True):
@@ -142,7 +143,7 @@ def limit(
     if clear:
         values = dict.fromkeys(LIMIT_COLUMNS)
 
-    async def go(database: Database) -> KeyLimits:
+    async def go(database: "Database") -> "KeyLimits":
         return await set_limits(database, name, values)
 
     limits = run_on_database(go, upgrade=True)
@@ -179,7 +180,7 @@ def usage(
     with handle_errors():
         start = parse_since(since)
 
-    async def go(database: Database) -> list[UsageRow]:
+    async def go(database: "Database") -> "list[UsageRow]":
         if name is not None:
             await key_exists(database, name)
         return await usage_report(database, owner=name, since=start, by=by)

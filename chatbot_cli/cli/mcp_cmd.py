@@ -5,7 +5,8 @@ the CLI is configured for, with the configured key, like `chatbot todo`.
 The `mcp` SDK is imported inside the command: other commands never pay for it.
 """
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import threading
 from typing import Any

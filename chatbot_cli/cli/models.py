@@ -6,7 +6,8 @@ running server (the configured `url`) what it has loaded, and `ps` shows its ans
 huggingface_hub is imported only by `pull`.
 """
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -1,6 +1,7 @@
 """`chatbot serve`: run the API server (OpenAI-compatible chat, GraphQL todos) with uvicorn."""
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import ipaddress
 import os
@@ -101,7 +102,7 @@ def _Server(config: object) -> Any:  # noqa: N802 - reads like the class it buil
     return server
 
 
-def _migrate(s: Settings) -> None:
+def _migrate(s: "Settings") -> None:
     """Open the database and apply pending migrations before uvicorn starts, so a bad URL or an
     unreachable database is one clear line, not a lifespan traceback."""
     import asyncio

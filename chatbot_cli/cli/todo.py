@@ -4,7 +4,8 @@ Used in shell loops, so it must start fast: only typer at import time; the HTTP 
 commands, rich only when drawing on a terminal, dateparser only when a date is given.
 """
 
-from __future__ import annotations
+# Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's on each start (tests/cli/test_startup.py).
 
 import sys
 from pathlib import Path

@@ -25,6 +25,7 @@ from chatbot_cli.db.todo_record import (
     TodoRecord,
     check_text,
     record,
+    records,
 )
 from chatbot_cli.db.urgency import most_urgent, urgency, urgency_params, urgency_sql
 from chatbot_cli.errors import InvalidRequest
@@ -166,7 +167,7 @@ async def list_todos(
             stmt = stmt.limit(limit)
         return list(conn.execute(stmt, urgency_params(now)).all())
 
-    return [record(r) for r in await db.read(read)]
+    return records(await db.read(read))
 
 
 async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:
@@ -279,6 +280,6 @@ async def page_todos(
         return rows, int(conn.execute(counted).scalar_one()) if count else -1
 
     rows, total = await db.read(read)
-    records = [record(r) for r in rows[:first]]
-    end = _cursor_of(sort, records[-1], skip + len(records)) if records else None
-    return TodoPage(records, total, len(rows) > first, end)
+    found = records(rows[:first])
+    end = _cursor_of(sort, found[-1], skip + len(found)) if found else None
+    return TodoPage(found, total, len(rows) > first, end)

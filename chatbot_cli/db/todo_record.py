@@ -72,6 +72,23 @@ class TodoRecord:
         }
 
 
+_NAMES = tuple(c.name for c in COLUMNS)
+
+
+def records(rows: list[Any]) -> list[TodoRecord]:
+    """`record` of every row, reading rows whose first columns are COLUMNS by position: a page
+    of a thousand todos would otherwise look every column up by name (the figure is in the
+    commit that added this)."""
+    if not rows or rows[0]._fields[: len(_NAMES)] != _NAMES:
+        return [record(r) for r in rows]
+    new = TodoRecord
+    return [
+        new(i, title, bool(done), created, updated, owner, due, int(prio), proj, notes,
+            tuple(tags.split()) if tags else (), uid)
+        for i, title, done, created, updated, owner, due, prio, proj, notes, tags, uid, *_ in rows
+    ]  # fmt: skip
+
+
 def record(row: Any) -> TodoRecord:
     return TodoRecord(
         id=row.id,

@@ -41,6 +41,7 @@ from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
 from chatbot_cli.graphql.conversations import ConversationMutation, ConversationQuery
+from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
 from chatbot_cli.graphql.mutations import Mutation
 from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
@@ -219,6 +220,7 @@ def create_schema() -> strawberry.Schema:
     return TodoSchema(
         query=merge_types("Query", (Query, ConversationQuery)),
         mutation=merge_types("Mutation", (Mutation, ConversationMutation)),
+        execution_context_class=LeafFieldsExecutionContext,
         extensions=[
             MaskUnexpected,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

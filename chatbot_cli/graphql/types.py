@@ -28,6 +28,10 @@ class Priority(Enum):
         return PRIORITIES.index(self.value)
 
 
+# By stored level: a page of todos looks each one up, and calling the enum costs far more.
+_PRIORITY = tuple(Priority(p) for p in PRIORITIES)
+
+
 @strawberry.enum(description="List order; every order ends on the id, so pages never overlap.")
 class TodoSort(Enum):
     CREATED = Sort.CREATED.value
@@ -75,7 +79,7 @@ class Todo:
             created_at=record.created_at,
             updated_at=record.updated_at,
             due=record.due,
-            priority=Priority(PRIORITIES[record.priority]),
+            priority=_PRIORITY[record.priority],
             tags=list(record.tags),
             project=record.project,
             notes=record.notes,

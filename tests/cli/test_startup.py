@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+import typer
 
 HEAVY = (
     "fastapi",
@@ -68,6 +72,10 @@ def test_todo_list_is_light() -> None:
     assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
     # dateparser (with its regex and locale data) only when a date is given.
     assert not {m for m in mods if m.split(".")[0] in ("dateparser", "rich")}
+    # Nor TLS, the email header parser (http.client's), the idna codec (a str host given to
+    # getaddrinfo), hashing (the client only builds a header) or tomllib (no config file).
+    unused = ("ssl", "http", "email", "encodings.idna", "hashlib", "hmac", "secrets", "tomllib")
+    assert not mods & set(unused)
 
 
 def test_todo_goes_straight_to_its_group() -> None:
@@ -85,3 +93,56 @@ def test_todo_goes_straight_to_its_group() -> None:
     assert out.returncode == 0
     assert out.stdout.startswith("Usage: chatbot todo [OPTIONS] COMMAND [ARGS]...")
     assert "--install-completion" not in out.stdout
+
+
+def _commands(app: typer.Typer) -> list[Callable[..., Any]]:
+    found: list[Callable[..., Any]] = [c.callback for c in app.registered_commands if c.callback]
+    if app.registered_callback and app.registered_callback.callback:
+        found.append(app.registered_callback.callback)
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        found += _commands(group.typer_instance)
+    return found
+
+
+def test_command_annotations_are_not_strings() -> None:
+    """typer reads every command's annotations on every start; a string annotation (what
+    `from __future__ import annotations` makes of them all) costs it a compile and an eval
+    each, about an eighth of a `chatbot todo list` (docs/design.md, "CLI start-up")."""
+    from chatbot_cli.cli.app import app
+
+    commands = _commands(app)
+    assert len(commands) > 20
+    for fn in commands:
+        strings = {k: v for k, v in inspect.get_annotations(fn).items() if isinstance(v, str)}
+        assert not strings, f"{fn.__module__}.{fn.__qualname__}: {strings}"
+
+
+def test_no_annotation_names_a_type_checking_only_import() -> None:
+    """Without `from __future__ import annotations` an annotation is evaluated when its `def`
+    runs: one naming an import made only under TYPE_CHECKING (a nested `async def go(database:
+    Database)`) raises NameError when the command runs. Such annotations must be quoted."""
+    import ast
+    from pathlib import Path
+
+    import chatbot_cli.cli as cli
+
+    for path in sorted(Path(cli.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body):
+            continue
+        hidden: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.ImportFrom | ast.Import):
+                        hidden |= {a.asname or a.name.split(".")[0] for a in sub.names}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            for ann in [a.annotation for a in args] + [node.returns]:
+                if ann is None or isinstance(ann, ast.Constant):
+                    continue
+                used = {n.id for n in ast.walk(ann) if isinstance(n, ast.Name)} & hidden
+                assert not used, f"{path.name}:{node.lineno} {node.name}: quote {used}"

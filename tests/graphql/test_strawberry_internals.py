@@ -110,3 +110,55 @@ def test_strawberry_still_keeps_the_provided_operation_name() -> None:
         )
         assert ctx._provided_operation_name == provided
         assert ctx.operation_name == (provided or "B")  # the fallback the check works around
+
+
+def test_the_short_way_still_meets_graphql_cores_execution() -> None:
+    """graphql/execution.py overrides graphql-core's `execute_fields` and
+    `complete_list_item_value`, calls `collect_subfields` (a 3-tuple), reads the middleware
+    manager's `middlewares`, Strawberry's `_is_default` mark on an attribute resolver and the
+    field definition under `extensions["strawberry-definition"]`. Any of them renamed would
+    make the short way silently stop applying (or apply where it must not)."""
+    from graphql import GraphQLObjectType
+    from graphql.execution.middleware import MiddlewareManager
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as Base
+
+    from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
+
+    assert issubclass(LeafFieldsExecutionContext, Base)
+    assert _params(Base.execute_fields) == _params(LeafFieldsExecutionContext.execute_fields)
+    assert _params(Base.execute_fields) == [
+        "self", "parent_type", "source_value", "path", "grouped_field_set", "position_context",
+    ]  # fmt: skip
+    assert _params(Base.complete_list_item_value) == [
+        "self", "item", "complete_results", "item_type", "field_details_list", "info",
+        "item_path", "position_context",
+    ]  # fmt: skip
+    assert _params(Base.collect_subfields) == ["self", "return_type", "field_details_list"]
+    assert MiddlewareManager().middlewares == ()
+    schema = ours.create_schema()
+    assert schema.execution_context_class is LeafFieldsExecutionContext
+    todo = schema._schema.type_map["Todo"]
+    assert isinstance(todo, GraphQLObjectType)
+    title = todo.fields["title"]
+    assert getattr(title.resolve, "_is_default", False) is True
+    assert title.extensions["strawberry-definition"].is_basic_field
+    assert not getattr(todo.fields["urgency"].resolve, "_is_default", False)
+    # And the plans say so: every plain leaf field of a Todo takes the short way.
+    plan = LeafFieldsExecutionContext._plan(
+        LeafFieldsExecutionContext.__new__(LeafFieldsExecutionContext),
+        todo,
+        {name: [_Details(name)] for name in ("id", "title", "tags", "urgency")},
+    )
+    assert [(step[0], step[2] is not None) for step in plan] == [
+        ("id", True), ("title", True), ("tags", True), ("urgency", False),
+    ]  # fmt: skip
+
+
+class _Details:
+    """A FieldDetails stand-in: a field node without arguments, directives or defer."""
+
+    def __init__(self, name: str) -> None:
+        from graphql import FieldNode, NameNode
+
+        self.node = FieldNode(name=NameNode(value=name), arguments=(), directives=())
+        self.defer_usage = None

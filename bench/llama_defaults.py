@@ -1,0 +1,99 @@
+"""Figure 1's outside baseline: llama.cpp in this process at its own defaults.
+
+What a user who chats alone would get from llama.cpp itself: an xllamacpp `Server` given only the
+model, `n_ctx` and the thread count (every other parameter llama.cpp's default: one slot, flash
+attention on auto, f16 K cache, its host prompt cache), one request at a time, read through its
+streaming callback on a worker thread. Our figure-1 sides are compared against it in the same
+alternation, so the ratio covers everything we add: engine settings, the event loop, HTTP, SSE
+and the SDK client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import StreamResult
+
+N_CTX = 2048
+
+
+class DefaultsEngine:
+    """One xllamacpp server at llama.cpp's defaults; `stream_once` runs one greedy request."""
+
+    def __init__(self, model: Path, threads: int) -> None:
+        self.model = model
+        self.threads = threads
+        self._server: Any = None
+
+    def start(self) -> None:
+        import xllamacpp as xlc
+
+        params = xlc.CommonParams()
+        params.model.path = str(self.model)
+        params.n_ctx = N_CTX
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        # Its own HTTP listener (always opened) stays on loopback; nothing here talks to it.
+        params.hostnames = ["127.0.0.1"]
+        params.verbosity = -1
+        self._server = xlc.Server(params)
+
+    def close(self) -> None:
+        self._server = None  # dropping the last reference stops its threads
+
+    def _run(
+        self, body: dict[str, Any], marks: list[float], counts: list[int], finish: list[str]
+    ) -> Any:
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    if not marks:
+                        marks.append(time.perf_counter())
+                    counts[0] += 1
+                    counts[1] += len(content)
+                if choice.get("finish_reason"):
+                    finish.append(choice["finish_reason"])
+                    counts[2] = int((chunk.get("timings") or {}).get("predicted_n", 0))
+            return False
+
+        return self._server.handle_chat_completions(body, on_chunk)
+
+    async def stream_once(self, text: str, max_tokens: int) -> StreamResult:
+        body = {
+            "messages": [{"role": "user", "content": text}],
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stream": True,
+        }
+        marks: list[float] = []
+        finish: list[str] = []
+        counts = [0, 0, 0]  # content deltas, characters, completion tokens from the timings
+        start = time.perf_counter()
+        # A plain thread, as our engine uses: the call blocks with the GIL released.
+        result: list[Any] = []
+        done = asyncio.get_running_loop().create_future()
+
+        def work() -> None:
+            try:
+                result.append(self._run(body, marks, counts, finish))
+            except Exception as exc:  # reported as a short stream
+                result.append(exc)
+            done.get_loop().call_soon_threadsafe(done.set_result, None)
+
+        threading.Thread(target=work, name="llama-defaults", daemon=True).start()
+        await done
+        end = time.perf_counter()
+        if isinstance(result[0], Exception) or (
+            isinstance(result[0], dict) and "error" in result[0]
+        ):
+            return StreamResult(end - start, end - start, counts[0], None, counts[1], repr(result))
+        tokens = counts[2] or counts[0]
+        first = marks[0] if marks else end
+        return StreamResult(
+            first - start, end - start, tokens, finish[0] if finish else None, counts[1]
+        )

@@ -1,0 +1,284 @@
+"""graphql-core's execution with a short way for plain leaf fields.
+
+For every field of every object graphql-core builds a resolve-info object and a response path,
+looks the field up, calls Strawberry's attribute resolver through the middleware check, tests the
+result for awaitability and completes it through its type: a page of 1,000 todos is tens of
+thousands of such calls for what is, field by field, `getattr` then the scalar's output coercion.
+
+`LeafFieldsExecutionContext` does exactly that for a field that is a Strawberry field without a
+resolver, argument or directive whose type is a scalar or enum (or a list of them), when no
+extension resolves fields: it reads the attribute and coerces it with the type's own
+`coerce_output_value`, so the value is the one graphql-core would produce. Anything else — a
+null, an error, a value that does not coerce, any other field — takes graphql-core's own path,
+which also reports the error exactly as before.
+
+Uses graphql-core's `execute_fields` and Strawberry's `StrawberryGraphQLCoreExecutionContext`,
+which are not documented API: pinned in pyproject.toml, guarded by
+tests/graphql/test_strawberry_internals.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLString,
+    Undefined,
+)
+from graphql.execution.middleware import MiddlewareManager
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+_STRING = GraphQLString.coerce_output_value
+_BOOLEAN = GraphQLBoolean.coerce_output_value
+_INT = GraphQLInt.coerce_output_value
+
+# One field of a grouped field set: the response key, and the attribute and coercion to read it
+# with, or None when it goes through graphql-core.
+Plan = list[tuple[str, Any, str | None, Callable[[Any], Any] | None, bool]]
+
+
+def _leaf(type_: Any) -> tuple[Callable[[Any], Any] | None, bool]:
+    """The output coercion of a (non-null) scalar or enum type and whether the type is a list
+    of them; (None, False) for any other type."""
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        item = type_.of_type
+        # Items must be non-null: a null item takes graphql-core's path, which knows the rule.
+        if isinstance(item, GraphQLNonNull) and isinstance(
+            item.of_type, (GraphQLScalarType, GraphQLEnumType)
+        ):
+            return item.of_type.coerce_output_value, True
+        return None, False
+    if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
+        return type_.coerce_output_value, False
+    return None, False
+
+
+def _way(
+    parent_type: GraphQLObjectType, name: str
+) -> tuple[str, Callable[[Any], Any], bool] | None:
+    """How field `name` of `parent_type` is read the short way (attribute, coercion, whether a
+    list), or None when only graphql-core may complete it."""
+    field_def = parent_type.fields.get(name)
+    definition = field_def.extensions.get("strawberry-definition") if field_def else None
+    if (
+        field_def is None
+        or definition is None
+        or not getattr(field_def.resolve, "_is_default", False)
+        or not definition.is_basic_field
+        or definition.default_resolver is not getattr
+        or field_def.args
+    ):
+        return None
+    coerce, many = _leaf(field_def.type)
+    return None if coerce is None else (definition.python_name, coerce, many)
+
+
+# What `_way` found, per object type and field name: facts of the schema, so shared by every
+# request (weakly: a schema that is dropped takes its entries with it).
+_WAYS: WeakKeyDictionary[GraphQLObjectType, dict[str, Any]] = WeakKeyDictionary()
+_UNKNOWN = object()
+
+
+class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._short = self._uses_short_way(self.middleware_manager)
+        # Keyed by the grouped field set's id; the set is kept in the value so that the id
+        # cannot be reused during this execution (graphql-core memoizes the same way).
+        self._plans: dict[int, tuple[Any, Plan]] = {}
+        self._item_plans: dict[tuple[int, int], tuple[Any, Plan | None]] = {}
+
+    @staticmethod
+    def _uses_short_way(manager: MiddlewareManager | None) -> bool:
+        # An extension that resolves fields must see every one of them.
+        return not (manager is not None and manager.middlewares)
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:
+        ways = _WAYS.get(parent_type)
+        if ways is None:
+            ways = _WAYS[parent_type] = {}
+        plan: Plan = []
+        for response_name, details in grouped_field_set.items():
+            name = details[0].node.name.value
+            way = ways.get(name, _UNKNOWN)
+            if way is _UNKNOWN:
+                way = ways[name] = _way(parent_type, name)
+            if way is not None and all(
+                not (d.node.arguments or d.node.directives) and d.defer_usage is None
+                for d in details
+            ):
+                plan.append((response_name, details, *way))  # type: ignore[arg-type]
+            else:
+                plan.append((response_name, details, None, None, False))
+        return plan
+
+    def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:
+        cached = self._plans.get(id(grouped_field_set))
+        if cached is None:
+            cached = (grouped_field_set, self._plan(parent_type, grouped_field_set))
+            self._plans[id(grouped_field_set)] = cached
+        plan: Plan = cached[1]
+        return plan
+
+    def _item_plan(self, item_type: Any, field_details_list: Any) -> Plan | None:
+        """The plan for list items of `item_type` when every selected field takes the short
+        way, else None."""
+        key = (id(item_type), id(field_details_list))
+        cached = self._item_plans.get(key)
+        if cached is not None:
+            return cached[1]
+        plan: Plan | None = None
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if isinstance(object_type, GraphQLObjectType) and object_type.is_type_of is None:
+            grouped, defers, _ = self.collect_subfields(object_type, field_details_list)
+            if not defers:
+                plan = self._plan_of(object_type, grouped)
+                if any(step[3] is None for step in plan):
+                    plan = None
+        self._item_plans[key] = (field_details_list, plan)
+        return plan
+
+    def complete_list_item_value(
+        self,
+        item: Any,
+        complete_results: list[Any],
+        item_type: Any,
+        field_details_list: Any,
+        info: Any,
+        item_path: Any,
+        position_context: Any,
+    ) -> bool:
+        if self._short and item is not None:
+            plan = self._item_plan(item_type, field_details_list)
+            if plan is not None:
+                row = _short_row(plan, item)
+                if row is not None:
+                    complete_results.append(row)
+                    return False
+        return bool(
+            super().complete_list_item_value(
+                item,
+                complete_results,
+                item_type,
+                field_details_list,
+                info,
+                item_path,
+                position_context,
+            )
+        )
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        if not self._short:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        results: dict[str, Any] = {}
+        slow: dict[str, Any] | None = None
+        for response_name, details, attr, coerce, many in self._plan_of(
+            parent_type, grouped_field_set
+        ):
+            if coerce is not None:
+                value = _short_value(source_value, attr, coerce, many)  # type: ignore[arg-type]
+                if value is not _SLOW:
+                    results[response_name] = value
+                    continue
+            # graphql-core's own path, with its errors; the key keeps its place in the order.
+            results[response_name] = None
+            if slow is None:
+                slow = {}
+            slow[response_name] = details
+        if slow is None:
+            return results
+        done: Any = super().execute_fields(parent_type, source_value, path, slow, position_context)
+        if self.is_awaitable(done):
+            return _merge_later(results, slow, done)
+        return _merge(results, slow, done)
+
+
+_SLOW = object()
+MIN_INT, MAX_INT = -(2**31), 2**31 - 1
+
+
+def _short_value(source: Any, attr: str, coerce: Callable[[Any], Any], many: bool) -> Any:
+    """The field's completed value, or _SLOW when graphql-core must complete it (a null, an
+    error, a value that does not coerce)."""
+    value: Any = getattr(source, attr, None)
+    kind = type(value)
+    # What graphql-core's String, Boolean and Int coercions return unchanged, without the call.
+    if kind is str:
+        if coerce is _STRING:
+            return value
+    elif kind is bool:
+        if coerce is _BOOLEAN:
+            return value
+    elif kind is int:
+        if coerce is _INT and MIN_INT <= value <= MAX_INT:
+            return value
+    elif value is None or isinstance(value, Exception):
+        return _SLOW
+    try:
+        if many:
+            if not isinstance(value, (list, tuple)):
+                return _SLOW
+            items = [coerce(v) for v in value]
+            if None in items or Undefined in items:
+                return _SLOW
+            return items
+        coerced = coerce(value)
+    except Exception:  # graphql-core reports it, on its own path
+        return _SLOW
+    if coerced is None or coerced is Undefined:
+        return _SLOW
+    return coerced
+
+
+def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
+    """Every field of `source` the short way, or None if one of them needs graphql-core. The
+    common cases of `_short_value` are written out here: this runs for every row of a page."""
+    row: dict[str, Any] = {}
+    for response_name, _, attr, coerce, many in plan:
+        value: Any = getattr(source, attr, None)  # type: ignore[arg-type]
+        kind = type(value)
+        if (
+            (kind is str and coerce is _STRING)
+            or (kind is bool and coerce is _BOOLEAN)
+            or (kind is int and coerce is _INT and MIN_INT <= value <= MAX_INT)
+        ):
+            row[response_name] = value
+            continue
+        value = _short_value(source, attr, coerce, many)  # type: ignore[arg-type]
+        if value is _SLOW:
+            return None
+        row[response_name] = value
+    return row
+
+
+async def _merge_later(results: dict[str, Any], slow: dict[str, Any], done: Any) -> Any:
+    return _merge(results, slow, await done)
+
+
+def _merge(results: dict[str, Any], slow: dict[str, Any], done: dict[str, Any]) -> Any:
+    for name in slow:
+        if name in done:
+            results[name] = done[name]
+        else:  # graphql-core leaves out a field it could not look up at all
+            del results[name]
+    return results

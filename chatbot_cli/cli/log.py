@@ -3,8 +3,6 @@ the server, over GraphQL: list, show, search (full text, ranked, with highlighte
 rm. Only typer loads at import; rich only to draw on a terminal.
 """
 
-from __future__ import annotations
-
 import re
 import sys
 from datetime import UTC, datetime, timedelta

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chatbot_cli.toolcalls import merge_tool_call_deltas
+
 if TYPE_CHECKING:
     from chatbot_cli.cli.render import Renderer
     from chatbot_cli.client import Client
@@ -114,27 +116,6 @@ def run_turn(
         answer.interrupted = True
         answer.text = renderer.text
     return answer
-
-
-def merge_tool_call_deltas(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
-    """Add one chunk's `delta.tool_calls` to the calls so far, OpenAI's way: the first delta of
-    a call (by `index`) brings its id, type and name, the later ones pieces of `arguments`."""
-    for delta in deltas:
-        if not isinstance(delta, dict):
-            continue
-        index = delta.get("index", len(calls) - 1 if calls else 0)
-        if not isinstance(index, int) or index < 0:
-            continue
-        while len(calls) <= index:
-            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-        call = calls[index]
-        if delta.get("id"):
-            call["id"] = delta["id"]
-        function = delta.get("function") or {}
-        if function.get("name"):
-            call["function"]["name"] += function["name"]
-        if function.get("arguments"):
-            call["function"]["arguments"] += function["arguments"]
 
 
 def show_answer(answer: Answer, tty: bool, raw: bool = False) -> None:

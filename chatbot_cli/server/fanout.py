@@ -24,6 +24,7 @@ import anyio
 
 from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest
 from chatbot_cli.errors import ChatbotError, EngineFailure
+from chatbot_cli.toolcalls import merge_tool_call_deltas
 
 log = logging.getLogger("chatbot.serving")
 
@@ -163,7 +164,7 @@ class FanOut:
         if chunk.content:
             state.text.append(chunk.content)
         if chunk.tool_calls:
-            merge_tool_calls(state.tool_calls, chunk.tool_calls)
+            merge_tool_call_deltas(state.tool_calls, chunk.tool_calls)
         if chunk.finish_reason is not None:
             state.finish_reason = chunk.finish_reason
         if chunk.prompt_tokens is not None:
@@ -183,21 +184,3 @@ class FanOut:
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
-
-
-def merge_tool_calls(calls: list[dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
-    """Fold streamed `delta.tool_calls` entries into whole calls, as the openai SDK does."""
-    for delta in deltas:
-        index = delta.get("index", 0)
-        if not isinstance(index, int) or index < 0 or index > 1024:
-            continue
-        while len(calls) <= index:
-            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-        call = calls[index]
-        if delta.get("id"):
-            call["id"] = delta["id"]
-        function = delta.get("function") or {}
-        if function.get("name"):
-            call["function"]["name"] += function["name"]
-        if function.get("arguments"):
-            call["function"]["arguments"] += function["arguments"]

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from chatbot_cli.cli.tools import ChatTools, converse, json_output, model_supports_tools
-from chatbot_cli.cli.turn import TurnOptions, merge_tool_call_deltas
+from chatbot_cli.cli.turn import TurnOptions
 from chatbot_cli.errors import Unreachable
+from chatbot_cli.toolcalls import merge_tool_call_deltas
 
 TODO = {"id": 7, "title": "Buy milk", "completed": False, "due": None, "priority": "NONE",
         "tags": [], "project": None, "notes": None}  # fmt: skip

@@ -11,10 +11,10 @@ import pytest
 
 from chatbot_cli.engine.base import GRAMMAR, NATIVE, PLAIN, ModelInfo
 from chatbot_cli.errors import InvalidRequest
-from chatbot_cli.server.fanout import merge_tool_calls
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.tool_stream import ToolCallReader
 from chatbot_cli.server.tools import check_request, plan_request, tool_schema
+from chatbot_cli.toolcalls import merge_tool_call_deltas
 
 WEATHER = {
     "type": "function",
@@ -192,7 +192,7 @@ def test_reader_gives_the_same_at_every_split(text: str) -> None:
                     assert set(delta) == {"index", "function"}
                     assert set(delta["function"]) == {"arguments"}
                     assert delta["index"] in firsts  # the name always comes first
-            merge_tool_calls(calls, out.tool_calls)
+            merge_tool_call_deltas(calls, out.tool_calls)
         assert reader.closed
         assert calls == reader.tool_calls()
         if "tool_calls" in expected:

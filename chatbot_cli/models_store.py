@@ -165,7 +165,7 @@ def show(store: Store, model_id: str) -> dict[str, Any]:
 
 def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
     """`models list` rows for pulled models, with the context a server slot would give them."""
-    from chatbot_cli.engine.gguf import check_gguf, trained_context
+    from chatbot_cli.engine.gguf import check_gguf, template_handles_tools, trained_context
     from chatbot_cli.engine.models import slot_context
 
     rows = []
@@ -177,6 +177,7 @@ def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
             "size_bytes": entry.size,
             "quantisation": quant_of(path.name),
             "context_length": None,
+            "tools": None,
             "engine": settings.engine,
         }
         # One damaged or hand-deleted model must not hide the others: its row says why.
@@ -187,5 +188,6 @@ def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
         else:
             trained = trained_context(meta)
             row["context_length"] = slot_context(settings, trained, settings.parallel)
+            row["tools"] = template_handles_tools(meta)
         rows.append(row)
     return rows

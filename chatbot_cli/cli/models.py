@@ -45,7 +45,8 @@ def list_models(
         None, help="Backend to describe: llamacpp, ctransformers or none."
     ),
 ) -> None:
-    """List model ids, files, sizes and context lengths, without starting anything."""
+    """List model ids, files, sizes, context lengths and whether the chat template takes
+    tools, without starting anything."""
     s = settings(model=model, engine=engine)
     if s.engine == "openai":
         fail(
@@ -66,6 +67,7 @@ def list_models(
                 "size_bytes": m.size_bytes,
                 "quantisation": quant_of(m.path or ""),
                 "context_length": m.context_length,
+                "tools": m.tool_template,
                 "engine": s.engine,
             }
             for m in infos
@@ -94,6 +96,7 @@ def list_models(
             _human_size(r["size_bytes"]),
             r["quantisation"] or "-",
             str(r["context_length"] or "-"),
+            {True: "yes", False: "no", None: "-"}[r.get("tools")],
             {True: "yes", False: "no", None: "-"}[r["loaded"]],
             r["path"] or "-",
         )
@@ -103,7 +106,7 @@ def list_models(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("ID", "Size", "Quant", "Context", "Loaded", "File")
+        table = Table("ID", "Size", "Quant", "Context", "Tools", "Loaded", "File")
         for cell in cells:
             table.add_row(*cell)
         Console().print(table)

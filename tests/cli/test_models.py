@@ -48,6 +48,7 @@ def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
             "size_bytes": tiny_model.stat().st_size,
             "quantisation": None,
             "context_length": 1024,
+            "tools": False,  # its chat template does not read `tools`
             "engine": "llamacpp",
             "loaded": None,  # no server runs
         }
@@ -61,7 +62,7 @@ def test_list_reads_the_model_from_the_environment(
     monkeypatch.setenv("CHATBOT_PARALLEL", "1")
     code, out, _ = invoke("list")
     assert code == 0
-    row = ["tiny", "519.2 KB", "-", "2048", "-", str(tiny_model.resolve()) + "\n"]
+    row = ["tiny", "519.2 KB", "-", "2048", "no", "-", str(tiny_model.resolve()) + "\n"]
     assert out.split("\t") == row
 
 

@@ -73,9 +73,9 @@ class ModelInfo:
     context_length: int | None
     owned_by: str = "chatbot"
     structured: str = PLAIN
-    # The chat template reads a `tools` variable: the model was trained to call tools, so
-    # clients such as `chatbot chat` turn them on by default (GRAMMAR alone only keeps the
-    # calls well-formed, it does not make a model understand them).
+    # The model was trained to call tools (its chat template reads a `tools` variable, or an
+    # upstream's card lists "tools"), so clients such as `chatbot chat` turn them on by
+    # default (GRAMMAR alone only keeps calls well-formed, it does not make a model understand).
     tool_template: bool = False
 
 

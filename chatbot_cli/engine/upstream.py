@@ -365,7 +365,10 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _model_info(item: dict[str, Any]) -> ModelInfo:
-    # vLLM reports `max_model_len`; others report nothing about the context window.
+    # vLLM reports `max_model_len`; others report nothing about the context window. Whether the
+    # model was trained for tools is what the upstream's own card says (ours, LM Studio and
+    # Ollama list it in `capabilities`, OpenRouter in `supported_parameters`).
+    listed = [*(item.get("capabilities") or ()), *(item.get("supported_parameters") or ())]
     return ModelInfo(
         id=str(item["id"]),
         path=None,
@@ -373,4 +376,5 @@ def _model_info(item: dict[str, Any]) -> ModelInfo:
         context_length=_int_or_none(item.get("max_model_len") or item.get("context_length")),
         owned_by=str(item.get("owned_by") or "upstream"),
         structured=NATIVE,
+        tool_template="tools" in listed,
     )

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from chatbot_cli.engine.base import NATIVE, PLAIN, Engine, ModelInfo
+from chatbot_cli.engine.base import PLAIN, Engine, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ModelNotFound
 from chatbot_cli.server.protocol import (
@@ -46,12 +46,12 @@ class OpenAIServingModels:
                 created = int(os.stat(info.path).st_mtime)
         # Both engines that honour a JSON schema (llama.cpp) or pass tools on (an upstream) take
         # tools and response_format; the others refuse them. "tools" is listed only for a
-        # model trained for them (an upstream's, or a chat template that reads `tools`): it is
-        # what clients turn tools on by default for, and a small model given tools it does not
-        # understand answers worse and slower (every token is held to the calls' schema).
+        # model trained for them (a chat template that reads `tools`, or an upstream whose own
+        # card lists them): it is what clients turn tools on by default for, and a small model
+        # given tools it does not understand answers worse and slower.
         capabilities = []
         if info.structured != PLAIN:
-            trained = info.structured == NATIVE or info.tool_template
+            trained = info.tool_template
             capabilities = ["tools", "response_format"] if trained else ["response_format"]
         return ModelCard(
             id=info.id, created=created, owned_by=info.owned_by, capabilities=capabilities

@@ -339,3 +339,12 @@ def test_stream_error_events() -> None:
     ours = {"error": {"message": "boom", "type": "server_error", "code": "engine_error"}}
     assert type(eng.stream_error(ours)) is UpstreamFailure
     assert "boom" in eng.stream_error(ours).message
+
+
+def test_an_upstream_model_is_trained_for_tools_when_its_own_card_says_so() -> None:
+    from chatbot_cli.engine.upstream import _model_info
+
+    assert _model_info({"id": "a", "capabilities": ["tools"]}).tool_template
+    assert _model_info({"id": "b", "supported_parameters": ["tools", "seed"]}).tool_template
+    assert not _model_info({"id": "c", "capabilities": ["response_format"]}).tool_template
+    assert not _model_info({"id": "d"}).tool_template

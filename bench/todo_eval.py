@@ -170,15 +170,22 @@ def evaluate(
 ) -> list[Outcome]:
     """Run the cases (all, or those of the given 1-based numbers) one after the other."""
     todos = Todos(url, api_key)
-    outcomes = []
-    for number, case in enumerate(CASES, 1):
-        if numbers and number not in numbers:
-            continue
-        outcome = run_case(case, todos, env, model, limits or Limits())
-        mark = "ok" if outcome.correct else f"WRONG ({outcome.why})"
-        took = f"{outcome.seconds:.1f} s"
-        sys.stderr.write(f"[eval] {number:2}/{len(CASES)} {case.kind:8} {took:>7} {mark}\n")
-        outcomes.append(outcome)
+    outcomes: list[Outcome] = []
+    try:
+        for number, case in enumerate(CASES, 1):
+            if numbers and number not in numbers:
+                continue
+            outcome = run_case(case, todos, env, model, limits or Limits())
+            mark = "ok" if outcome.correct else f"WRONG ({outcome.why})"
+            took = f"{outcome.seconds:.1f} s"
+            calls = f"{len(outcome.calls)} calls, {outcome.malformed} malformed"
+            line = f"[eval] {number:2}/{len(CASES)} {case.kind:8} {took:>7} {calls:>24} {mark}"
+            sys.stderr.write(line + "\n")
+            outcomes.append(outcome)
+    except (KeyboardInterrupt, SystemExit):
+        # A run stopped early (Ctrl-C, SIGTERM) still reports the cases it finished: on a
+        # small model a full run can take longer than anyone waits.
+        sys.stderr.write(f"[eval] stopped: the summary covers the {len(outcomes)} cases done\n")
     return outcomes
 
 

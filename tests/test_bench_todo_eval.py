@@ -66,3 +66,20 @@ def test_a_sloppy_model_loses_what_it_got_wrong(start_server: Callable[..., Live
     assert s["correct"] == 27
     assert s["tool_calls"] - s["well_formed"] == 2
     assert s["by_kind"]["add"] == {"correct": 7, "of": 9}
+
+
+def test_a_run_stopped_early_keeps_the_cases_it_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.todo_eval as todo_eval
+
+    done: list[int] = []
+
+    def fake_run_case(case: Case, *_: Any) -> todo_eval.Outcome:
+        if done:
+            raise KeyboardInterrupt
+        done.append(1)
+        return todo_eval.Outcome(case, True, "", [], "", 0.1)
+
+    monkeypatch.setattr(todo_eval, "run_case", fake_run_case)
+    monkeypatch.setattr(todo_eval, "Todos", lambda *_: None)
+    outcomes = evaluate("http://127.0.0.1:9", "key", {}, "m")
+    assert len(outcomes) == 1 and summary(outcomes)["correct"] == 1

@@ -368,9 +368,10 @@ def test_ctrl_c_stops_the_stream_and_frees_the_slot(
         time.sleep(0.05)
         busy = busy_slots(server)
     assert busy == 0
-    # An interrupted answer is kept as far as it got, so `-c` can go on from it.
+    # An interrupted answer is kept as far as it got, so `-c` can go on from it. The server
+    # keeps what it sent before it saw the hang-up, which may run past what the client printed.
     kept = log_of(env)["messages"][1]["content"]
-    assert kept.encode().rstrip(b"\n") == output.rstrip(b"\n")
+    assert kept.encode().startswith(output.rstrip(b"\n"))
     # And a new request is served at once.
     quick = run_chat(env, "hi", *SAMPLING, timeout=30)
     assert quick.returncode == 0, quick.stderr

@@ -145,6 +145,9 @@ function showError(err) {
 }
 
 let loading = 0; // the number of the latest list request; older answers are dropped
+/** Open edit forms by todo id: a list reload (after another todo's change) keeps them, so an
+ * edit started while a reload was in flight does not vanish with what was typed in it. */
+const editing = new Map();
 
 export async function loadTodos() {
   const mine = ++loading;
@@ -154,19 +157,24 @@ export async function loadTodos() {
     const { todos } = await graphql(LIST, variables);
     if (mine !== loading) return;
     showError(null);
-    $("todo-list").replaceChildren(...todos.map(todoItem));
+    const shown = new Set(todos.map((t) => t.id));
+    for (const id of editing.keys()) if (!shown.has(id)) editing.delete(id);
+    $("todo-list").replaceChildren(...todos.map((t) => editing.get(t.id) || todoItem(t)));
     $("todo-empty").hidden = todos.length > 0;
   } catch (err) {
     if (mine === loading) showError(err);
   }
 }
 
-async function mutate(query, variables, done) {
+/** Runs a mutation; on success `settle` runs before the list reloads, and the status line
+ * speaks only once the list shows the change. */
+async function mutate(query, variables, done, settle = () => {}) {
   try {
     const data = await graphql(query, variables);
     showError(null);
-    say(done(Object.values(data)[0]));
+    settle();
     await loadTodos();
+    say(done(Object.values(data)[0]));
     return true;
   } catch (err) {
     showError(err);
@@ -228,18 +236,23 @@ function startEdit(item, todo) {
   const save = document.createElement("button");
   save.type = "submit";
   save.textContent = "Save";
-  const cancel = button("Cancel", "Cancel editing", () => loadTodos());
+  const close = () => {
+    editing.delete(todo.id);
+    loadTodos();
+  };
+  const cancel = button("Cancel", "Cancel editing", close);
   const details = detailControls(todo, (label) => `${label} of “${todo.title}”`);
   form.append(input, ...details.nodes, save, cancel);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     // On an error the form stays as it is, so what was typed is not lost.
     const variables = { id: todo.id, title: input.value, ...details.read() };
-    mutate(UPDATE, variables, (t) => `Saved “${t.title}”.`);
+    mutate(UPDATE, variables, (t) => `Saved “${t.title}”.`, () => editing.delete(todo.id));
   });
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") loadTodos();
+    if (event.key === "Escape") close();
   });
+  editing.set(todo.id, item);
   item.replaceChildren(form);
   input.focus();
   input.select();

@@ -440,7 +440,7 @@ def test_both_panes_at_desktop_and_phone_width(
 
     for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
-        for pane in ("Chat", "Todos"):
+        for pane in ("Chat", "Todos", "History"):
             page.get_by_role("tab", name=pane).click()
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -448,5 +448,6 @@ def test_both_panes_at_desktop_and_phone_width(
             assert overflow <= 0, f"{pane} scrolls sideways at {width} width"
             assert unnamed_controls(s) == [], (pane, width)
             page.screenshot(path=str(output_dir / f"{pane.lower()}-{width}-{scheme}.png"))
+    page.get_by_role("tab", name="Todos").click()
     page.get_by_role("button", name="Edit “water the plants”").first.click()
     assert unnamed_controls(s) == []

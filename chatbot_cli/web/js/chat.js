@@ -1,6 +1,7 @@
-// The chat pane: one conversation in memory, streamed from /v1/chat/completions.
+// The chat pane: one conversation, streamed from /v1/chat/completions and kept on the server
+// the way `chatbot chat` keeps it (store: true, then the x-conversation-id it was given).
 import { ApiError, request } from "./api.js";
-import { copyText, renderMarkdown } from "./markdown.js";
+import { renderMarkdown, wireCopyButtons } from "./markdown.js";
 import { eventData } from "./sse.js";
 import { say } from "./status.js";
 
@@ -8,13 +9,17 @@ const $ = (id) => document.getElementById(id);
 
 const history = []; // {role, content} sent with every request
 let controller = null; // the AbortController of the stream in flight
+// The stored conversation the turns go to: id null until the server names a new one.
+const conversation = { id: null, title: "" };
+// Bumped when the chat is emptied, so an answer of the chat before it, ending later, stays out.
+let chatNumber = 0;
 
-// The model, system prompt and max tokens survive a reload; the conversation does not.
+// The model, system prompt, max tokens and logging survive a reload; the conversation does not.
 const SETTINGS_KEY = "chatbot.chatSettings";
 const SETTINGS = { model: "model", system: "system", maxTokens: "max-tokens" };
 
 function saveSettings() {
-  const values = {};
+  const values = { log: $("log").checked };
   for (const [name, id] of Object.entries(SETTINGS)) values[name] = $(id).value;
   localStorage.setItem(SETTINGS_KEY, JSON.stringify(values));
 }
@@ -33,17 +38,41 @@ function setStreaming(on) {
   $("messages").setAttribute("aria-busy", String(on));
 }
 
-function addMessage(role) {
+const WHO = { user: "You", assistant: "Assistant", system: "System" };
+
+/** A message of a conversation list; only an assistant's text is Markdown, the rest is text. */
+export function messageItem(role, content = "") {
   const item = document.createElement("li");
   item.className = `message ${role}`;
   const who = document.createElement("span");
   who.className = "who";
-  who.textContent = role === "user" ? "You" : "Assistant";
+  who.textContent = WHO[role] ?? role;
   const body = document.createElement("div");
   body.className = "body";
+  if (role === "assistant") renderMarkdown(body, content);
+  else body.textContent = content;
   item.append(who, body);
-  $("messages").append(item);
   return { item, body };
+}
+
+function addMessage(role) {
+  const message = messageItem(role);
+  $("messages").append(message.item);
+  return message;
+}
+
+/** The line above the messages saying where the turns are kept. */
+function showConversation() {
+  const line = $("chat-conversation");
+  if (!$("log").checked) line.textContent = "Not kept in History (see Model and system prompt).";
+  else if (conversation.id) line.textContent = `Kept in History as “${conversation.title}”.`;
+  else line.textContent = "A new conversation: kept in History from its first answer.";
+}
+
+function setConversation(id, title) {
+  conversation.id = id;
+  conversation.title = title;
+  showConversation();
 }
 
 function nearBottom(list) {
@@ -53,21 +82,35 @@ function nearBottom(list) {
 function requestBody() {
   const messages = [];
   const system = $("system").value.trim();
+  // A continued conversation may start with its own system message: the box replaces it when
+  // it says something, as `chatbot chat --system` does.
+  const kept = system && history[0]?.role === "system" ? history.slice(1) : history;
   if (system) messages.push({ role: "system", content: system });
-  messages.push(...history);
+  messages.push(...kept);
   const body = { model: $("model").value || "default", messages, stream: true };
   const maxTokens = Number.parseInt($("max-tokens").value, 10);
   if (maxTokens > 0) body.max_tokens = maxTokens;
+  if ($("log").checked) {
+    body.store = true;
+    if (conversation.id) body.conversation = conversation.id;
+  } else if (conversation.id) {
+    // A turn the server does not keep: the stored conversation no longer matches this one.
+    setConversation(null, "");
+  }
   return body;
 }
 
 /** Stream one answer into `target`; `progress.text` holds what came, even after a stop. */
 async function streamAnswer(target, signal, progress) {
+  const body = requestBody();
   const response = await request("/v1/chat/completions", {
     method: "POST",
-    body: requestBody(),
+    body,
     signal,
   });
+  // The server names the conversation before the first token, so a stopped answer has it too.
+  const id = response.headers.get("x-conversation-id");
+  if (id && body.store && !conversation.id) setConversation(id, titleOf(body.messages));
   const list = $("messages");
   let frame = 0;
   let finished = false;
@@ -117,12 +160,16 @@ async function send() {
   controller = new AbortController();
   setStreaming(true);
   const progress = { text: "" };
+  const mine = chatNumber;
   try {
     await streamAnswer(answer.body, controller.signal, progress);
-    history.push({ role: "assistant", content: progress.text });
+    if (mine === chatNumber) history.push({ role: "assistant", content: progress.text });
   } catch (err) {
     const stopped = err.name === "AbortError";
-    if (progress.text) {
+    if (mine !== chatNumber) {
+      // The chat was emptied meanwhile: its history is not this one's; unanswered text comes back.
+      if (!progress.text && !prompt.value) prompt.value = content;
+    } else if (progress.text) {
       history.push({ role: "assistant", content: progress.text });
     } else {
       // Nothing came back: take the message out again and give the text back to edit or resend.
@@ -146,16 +193,49 @@ async function send() {
   }
 }
 
+/** The title the server gives a conversation (db/conversations.title_of): its first message. */
+function titleOf(messages) {
+  const first = messages.find((m) => m.role === "user")?.content ?? "";
+  const line = first.split(/\s+/).filter(Boolean).join(" ");
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
+
 export function stop() {
   controller?.abort();
 }
 
-function newChat() {
+function clearChat() {
   stop();
+  chatNumber += 1;
   history.length = 0;
   $("messages").replaceChildren();
   $("chat-error").textContent = "";
+  setConversation(null, "");
+}
+
+function newChat() {
+  clearChat();
   $("prompt").focus();
+}
+
+/**
+ * Go on with a stored conversation, as `chatbot chat --cid` does: its messages are shown, and
+ * the next turn sends its `context` (the last turn's input and answer) into the same id.
+ */
+export function continueConversation({ id, name, title, model, messages, context }) {
+  clearChat();
+  history.push(...context.map(({ role, content }) => ({ role, content })));
+  $("messages").append(...messages.map((m) => messageItem(m.role, m.content).item));
+  $("messages").scrollTop = $("messages").scrollHeight;
+  setConversation(id, name || title);
+  const served = [...$("model").options].some((o) => o.value === model);
+  if (served) $("model").value = model;
+  else if (model) say(`The model ${model} is not served here: ${$("model").value} answers.`);
+}
+
+/** A conversation deleted elsewhere in the page: a chat still in it starts afresh. */
+export function conversationDeleted(id) {
+  if (conversation.id === id) clearChat();
 }
 
 /** Fill the model picker from a list, or report the error met while listing them. */
@@ -186,7 +266,12 @@ export function initChat() {
   const saved = savedSettings();
   $("system").value = saved.system ?? "";
   $("max-tokens").value = saved.maxTokens ?? "";
-  for (const id of Object.values(SETTINGS)) $(id).addEventListener("change", saveSettings);
+  $("log").checked = saved.log ?? true;
+  for (const id of [...Object.values(SETTINGS), "log"]) {
+    $(id).addEventListener("change", saveSettings);
+  }
+  $("log").addEventListener("change", showConversation);
+  showConversation();
   $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
     send();
@@ -205,18 +290,5 @@ export function initChat() {
   });
   $("stop").addEventListener("click", stop);
   $("new-chat").addEventListener("click", newChat);
-  $("messages").addEventListener("click", async (event) => {
-    const button = event.target.closest("button.copy");
-    if (!button) return;
-    const code = button.parentElement.querySelector("pre")?.textContent ?? "";
-    try {
-      await copyText(code);
-      button.textContent = "Copied";
-    } catch {
-      button.textContent = "Copy failed";
-    }
-    setTimeout(() => {
-      button.textContent = "Copy";
-    }, 1500);
-  });
+  wireCopyButtons($("messages"));
 }

@@ -1,10 +1,11 @@
 // Start-up: find out whether a key is needed, ask for it once, then show the panes.
 import { getJSON, rememberKey, storedKey, whenUnauthorized } from "./api.js";
-import { initChat, loadModels, stop } from "./chat.js";
+import { continueConversation, conversationDeleted, initChat, loadModels, stop } from "./chat.js";
+import { initHistory, showHistory } from "./history.js";
 import { initTodos, loadTodos } from "./todos.js";
 
 const $ = (id) => document.getElementById(id);
-const PANES = { chat: "pane-chat", todos: "pane-todos" };
+const PANES = { chat: "pane-chat", todos: "pane-todos", history: "pane-history" };
 let current = "chat";
 
 function showPane(name, { focus = false } = {}) {
@@ -19,6 +20,7 @@ function showPane(name, { focus = false } = {}) {
   if (focus) $(`tab-${current}`).focus();
   if (location.hash !== `#${current}`) history.replaceState(null, "", `#${current}`);
   if (current === "todos") loadTodos();
+  if (current === "history") showHistory();
 }
 
 function initTabs() {
@@ -118,4 +120,12 @@ initTabs();
 initLogin();
 initChat();
 initTodos();
+initHistory({
+  continueIn(conversation) {
+    continueConversation(conversation);
+    showPane("chat");
+    $("prompt").focus();
+  },
+  deleted: conversationDeleted,
+});
 boot();

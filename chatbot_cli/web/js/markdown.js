@@ -75,3 +75,21 @@ export async function copyText(text) {
   area.remove();
   if (!ok) throw new Error("copy refused");
 }
+
+/** The "Copy" buttons renderMarkdown adds, for every message list under `container`. */
+export function wireCopyButtons(container) {
+  container.addEventListener("click", async (event) => {
+    const button = event.target.closest("button.copy");
+    if (!button) return;
+    const code = button.parentElement.querySelector("pre")?.textContent ?? "";
+    try {
+      await copyText(code);
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 1500);
+  });
+}

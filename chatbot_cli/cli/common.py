@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
-import typer
-
 from chatbot_cli.paths import DEFAULT_TIMEOUT, DEFAULT_URL, url_problem
 
 if TYPE_CHECKING:
@@ -45,12 +43,13 @@ def settings(**overrides: Any) -> Settings:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, then exit non-zero. Never a traceback. The message may quote the
-    server or a model, so its control characters are made visible."""
+    server or a model, so its control characters are made visible. SystemExit, not typer.Exit:
+    the typer-free fast path (todo_fast.py) fails the same way, and click lets it through."""
     from chatbot_cli.cli.sanitize import one_line
 
     sys.stderr.write(f"Error: {one_line(message)}\n")
     sys.stderr.flush()
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 @contextmanager

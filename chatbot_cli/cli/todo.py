@@ -1,7 +1,8 @@
 """`chatbot todo`: todos on the server, over GraphQL.
 
 Used in shell loops, so it must start fast: only typer at import time; the HTTP client inside the
-commands, rich only when drawing on a terminal, dateparser only when a date is given.
+commands, rich only when drawing on a terminal, dateparser only when a date is given. The bodies of
+add, list, done and rm live in todo_cmds.py, which the typer-free fast path (todo_fast.py) calls.
 """
 
 # Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chatbot_cli.cli import todo_cmds
 from chatbot_cli.cli.common import (
     HELP_MARKUP,
     HELP_OPTIONS,
@@ -21,19 +23,12 @@ from chatbot_cli.cli.common import (
     make_client,
     print_json,
 )
+from chatbot_cli.cli.todo_cmds import call as _call
+from chatbot_cli.cli.todo_cmds import due_value as _due
+from chatbot_cli.cli.todo_cmds import priority_value as _priority
 from chatbot_cli.cli.todo_ids import each as _each
-from chatbot_cli.cli.todo_queries import (
-    FIELDS,
-    M_ADD,
-    M_CLEAR,
-    M_DELETE,
-    M_IMPORT,
-    M_UNDO,
-    M_UPDATE,
-    Q_ONE,
-    Q_PAGE,
-)
-from chatbot_cli.cli.todo_view import emit_one, print_card, print_todos
+from chatbot_cli.cli.todo_queries import FIELDS, M_CLEAR, M_IMPORT, M_UNDO, M_UPDATE, Q_ONE
+from chatbot_cli.cli.todo_view import emit_one, print_card
 
 app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
@@ -46,39 +41,7 @@ app = typer.Typer(
 )
 
 JSON_HELP = "Print JSON instead of text."
-SORTS = ("urgency", "due", "priority", "created")
 FIELD_NAMES = ("due", "priority", "tags", "project", "notes")
-# A list shows one page; `--all-pages` reads every page (PAGE todos a request).
-LIST_DEFAULT = 100
-PAGE = 1000
-
-
-def _call(query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    with handle_errors(), make_client() as client:
-        return client.graphql(query, variables)
-    raise AssertionError("unreachable")  # handle_errors exits on error
-
-
-def _bad_input(fn: Any, *args: Any) -> Any:
-    """Run a parser of user input; what it cannot understand is one line and exit 2."""
-    from chatbot_cli.errors import InvalidRequest
-
-    try:
-        return fn(*args)
-    except InvalidRequest as exc:
-        fail(exc.message, 2)
-
-
-def _due(text: str) -> str:
-    from chatbot_cli.cli.todo_words import parse_due
-
-    return str(_bad_input(parse_due, text).isoformat())
-
-
-def _priority(text: str) -> str:
-    from chatbot_cli.cli.todo_words import parse_priority
-
-    return str(_bad_input(parse_priority, text)).upper()
 
 
 @app.command("add")
@@ -104,39 +67,15 @@ def add(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Add a todo; prints it (the id first)."""
-    from chatbot_cli.cli.todo_words import split_words
-
-    found = split_words(words)
-    due = due or found.due
-    priority = priority or found.priority
-    variables: dict[str, Any] = {
-        "title": found.title,
-        "due": _due(due) if due else None,
-        "priority": _priority(priority) if priority else None,
-        "tags": [*found.tags, *(tags or [])] or None,
-        "project": project or found.project,
-        "notes": note,
-    }
-    todo = _call(M_ADD, variables)["createTodo"]
-    emit_one(todo, as_json, "Added")
-
-
-def _list_pages(variables: dict[str, Any], limit: int | None) -> tuple[list[dict[str, Any]], bool]:
-    """Todos up to `limit` (None: every page), and whether more match. No totalCount: counting
-    reads every match, and a list shows one page."""
-    todos: list[dict[str, Any]] = []
-    after = None
-    with handle_errors(), make_client() as client:
-        while True:
-            want = PAGE if limit is None else min(PAGE, limit - len(todos))
-            page = client.graphql(Q_PAGE, {**variables, "first": want, "after": after})
-            page = page["todosConnection"]
-            todos += page["nodes"]
-            after = page["pageInfo"]["endCursor"]
-            done = limit is not None and len(todos) >= limit
-            if done or not page["pageInfo"]["hasNextPage"] or want == 0:
-                return todos, page["pageInfo"]["hasNextPage"]
-    raise AssertionError("unreachable")
+    todo_cmds.add(
+        words=words,
+        due=due,
+        priority=priority,
+        tags=tags,
+        project=project,
+        note=note,
+        as_json=as_json,
+    )
 
 
 @app.command("list")
@@ -149,42 +88,29 @@ def list_(
     project: str | None = typer.Option(None, "--project", "-P", help="Only this project."),
     priority: str | None = typer.Option(None, "--priority", "-p", help="Only this priority."),
     due: str | None = typer.Option(None, "--due", help="today, week or overdue."),
-    sort: str = typer.Option("urgency", "--sort", help=f"One of {', '.join(SORTS)}."),
+    sort: str = typer.Option("urgency", "--sort", help=f"One of {', '.join(todo_cmds.SORTS)}."),
     limit: int | None = typer.Option(
-        None, "--limit", "-n", min=0, help=f"Show at most N (default {LIST_DEFAULT})."
+        None, "--limit", "-n", min=0, help=f"Show at most N (default {todo_cmds.LIST_DEFAULT})."
     ),
     all_pages: bool = typer.Option(False, "--all-pages", help="Every matching todo."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List todos, most urgent first: a table on a terminal, tab-separated lines otherwise
     (id, status, title, createdAt, due, priority, tags, project)."""
-    from chatbot_cli.cli.todo_words import due_window
-
-    if done + pending + all_ > 1:
-        fail("Use only one of --done, --pending and --all.", 2)
-    if sort not in SORTS:
-        fail(f"Unknown --sort {sort!r}: use one of {', '.join(SORTS)}.", 2)
-    if all_pages and limit is not None:
-        fail("Use only one of --limit and --all-pages.", 2)
-    variables: dict[str, Any] = {
-        "completed": True if done else False if pending else None,
-        "search": search,
-        "tag": tag,
-        "project": project,
-        "priority": _priority(priority) if priority else None,
-        "sort": sort.upper(),
-        **(_bad_input(due_window, due) if due else {}),
-    }
-    wanted = None if all_pages else LIST_DEFAULT if limit is None else limit
-    todos, more = _list_pages(variables, wanted)
-    if as_json:
-        print_json(todos)
-    else:
-        print_todos(todos)
-    if limit is None and more:  # the default page cut the list short
-        sys.stderr.write(
-            f"Showing the first {len(todos)} todos; use --limit N or --all-pages for more.\n"
-        )
+    todo_cmds.list_(
+        done=done,
+        pending=pending,
+        all_=all_,
+        search=search,
+        tag=tag,
+        project=project,
+        priority=priority,
+        due=due,
+        sort=sort,
+        limit=limit,
+        all_pages=all_pages,
+        as_json=as_json,
+    )
 
 
 @app.command("show")
@@ -206,7 +132,7 @@ def done(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Mark todos as done."""
-    _each(ids, M_UPDATE, {"completed": True}, "updateTodo", as_json, "Done")
+    todo_cmds.done(ids=ids, as_json=as_json)
 
 
 @app.command("undo")
@@ -299,7 +225,7 @@ def rm(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Delete todos; prints what was deleted."""
-    _each(ids, M_DELETE, {}, "deleteTodo", as_json, "Deleted")
+    todo_cmds.rm(ids=ids, as_json=as_json)
 
 
 @app.command("clear")
@@ -325,7 +251,7 @@ def export(
 
     if fmt not in FORMATS:
         fail(f"Unknown --format {fmt!r}: use one of {', '.join(FORMATS)}.", 2)
-    todos, _ = _list_pages({"sort": "CREATED"}, None)
+    todos, _ = todo_cmds.list_pages({"sort": "CREATED"}, None)
     text = render(todos[::-1], fmt)
     if output is None:
         sys.stdout.write(text)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import typer
-
 from chatbot_cli.cli.common import fail, handle_errors, make_client, print_json
 from chatbot_cli.cli.todo_queries import Q_ONE
 from chatbot_cli.cli.todo_view import emit_one
@@ -47,7 +45,7 @@ def each(
     if as_json:
         print_json(done)
     if exit_code:
-        raise typer.Exit(exit_code)
+        raise SystemExit(exit_code)  # typer-free: also run by the fast path (todo_fast.py)
 
 
 def _exists(client: Any, todo_id: int) -> bool:

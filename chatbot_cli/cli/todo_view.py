@@ -1,13 +1,11 @@
 """How `chatbot todo` prints todos: tab-separated lines in a pipe, a table or a card on a
-terminal. Rich is imported only for the terminal."""
+terminal. Rich and typer are imported only for the terminal."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
 from typing import Any
-
-import typer
 
 from chatbot_cli.cli.common import is_tty
 from chatbot_cli.cli.todo_words import relative
@@ -48,6 +46,8 @@ def print_todos(todos: list[dict[str, Any]]) -> None:
         for todo in todos:
             sys.stdout.write(line(todo) + "\n")
         return
+    import typer  # a terminal only: the fast path's piped output does without it
+
     if not todos:
         typer.echo("No todos.")
         return
@@ -123,6 +123,8 @@ def emit_one(todo: dict[str, Any], as_json: bool, verb: str) -> None:
     if as_json:
         print_json(todo)
     elif is_tty():
+        import typer  # a terminal only: the fast path's piped output does without it
+
         typer.echo(f"{verb} #{todo['id']}: {todo['title']}")
     else:
         sys.stdout.write(line(todo) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 
 from chatbot_cli.cli.common import GLOBAL, client_config, settings
 from chatbot_cli.config import load_settings, write_config_values
@@ -52,13 +51,13 @@ def test_upper_case_file_keys_match_settings() -> None:
 def test_unreadable_file_falls_back_and_fails_as_one_line(isolated_env: Path) -> None:
     (isolated_env / "config.toml").write_text("url = \n")
     assert client_config() is None
-    with pytest.raises(typer.Exit) as info:
+    with pytest.raises(SystemExit) as info:
         settings()
-    assert info.value.exit_code == 2
+    assert info.value.code == 2
 
 
 def test_bad_structured_env_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATBOT_CORS_ORIGINS", "not json")
-    with pytest.raises(typer.Exit) as info:
+    with pytest.raises(SystemExit) as info:
         settings()
-    assert info.value.exit_code == 2
+    assert info.value.code == 2

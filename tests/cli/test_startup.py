@@ -78,6 +78,23 @@ def test_todo_list_is_light() -> None:
     assert not mods & set(unused)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["todo", "list", "--json"], ["todo", "add", "x", "-T", "t", "--json"], ["todo", "done", "1"]],
+)
+def test_todo_fast_path_does_without_typer(args: list[str]) -> None:
+    """The usual shapes of add, list, done and rm do not import typer or click at all
+    (cli/todo_fast.py): importing them is most of such a command's cost."""
+    import os
+
+    env = {**os.environ, "CHATBOT_URL": "http://127.0.0.1:9", "CHATBOT_API_KEY": "k"}
+    mods = imported_modules(args, env)
+    assert "chatbot_cli.cli.todo_cmds" in mods
+    assert not {m for m in mods if m.split(".")[0] in ("typer", "click", "rich")}
+    # Anything else about them is typer's.
+    assert "typer" in imported_modules(["todo", "list", "--help"], env)
+
+
 def test_todo_goes_straight_to_its_group() -> None:
     """`chatbot todo ...` skips building the rest of the command tree (cli/entry.py) and still
     reads like the same command: same usage line, same -h."""

@@ -29,6 +29,14 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+def cache_dir() -> Path:
+    """Where the CLI keeps what it can rebuild (the root help): XDG's cache home, without
+    platformdirs, whose import costs more than the cached work saves."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / APP_NAME
+
+
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be a server URL (it needs http:// or https:// and a host), or None."""
     from urllib.parse import urlsplit

@@ -5,7 +5,8 @@ building the whole command tree (serve, chat, config, db, keys, models) first, w
 todo command never uses (figure in docs/design.md, "CLI start-up"). Global options come before
 the group name, so a command line starting with `todo` has none, and the group behaves exactly
 as under the root. The usual shapes of `todo add|list|done|rm` do not even import typer
-(cli/todo_fast.py); everything else about them is typer's.
+(cli/todo_fast.py); everything else about them is typer's. `chatbot --help` piped is printed
+from a cache when nothing it depends on changed (cli/help_cache.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ def main() -> None:
 
         todo(args=args[1:], prog_name="chatbot todo")
         return
+    if args in (["--help"], ["-h"]) and not completing and _plain_utf8(sys.stdout):
+        from chatbot_cli.cli.help_cache import root_help
+
+        root_help(args)
+        return
     from chatbot_cli.cli.app import app
 
     app()
+
+
+def _plain_utf8(stream: object) -> bool:
+    """Help that typer prints as plain text (not a terminal: no Rich), on a UTF-8 stream, which
+    the help cache writes exactly as click would."""
+    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("_", "-")
+    return encoding in ("utf-8", "utf8") and not stream.isatty()  # type: ignore[attr-defined]

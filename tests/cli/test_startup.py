@@ -60,6 +60,17 @@ def test_help_is_light(args: list[str]) -> None:
     assert not {m for m in mods if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
 
 
+def test_root_help_from_the_cache_is_lighter_still() -> None:
+    """Piped `chatbot --help`, once cached (cli/help_cache.py), imports neither typer nor any
+    command module."""
+    imported_modules(["--help"])
+    mods = imported_modules(["--help"])
+    assert "chatbot_cli.cli.help_cache" in mods
+    assert not {m for m in mods if m.split(".")[0] in ("typer", "click", "rich", "platformdirs")}
+    assert not {m for m in mods if m.startswith("chatbot_cli.cli.") and "help_cache" not in m
+                and m != "chatbot_cli.cli.entry"}  # fmt: skip
+
+
 def test_todo_list_is_light() -> None:
     # Nothing listens on port 9: the command fails fast, but must not have imported the stack.
     import os

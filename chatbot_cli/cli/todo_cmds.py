@@ -47,6 +47,12 @@ def priority_value(text: str) -> str:
     return str(bad_input(parse_priority, text)).upper()
 
 
+def _due_window(text: str) -> dict[str, Any]:
+    from chatbot_cli.cli.todo_words import due_window
+
+    return dict(bad_input(due_window, text))
+
+
 def add(
     words: list[str],
     due: str | None = None,
@@ -107,8 +113,6 @@ def list_(
     as_json: bool = False,
 ) -> None:
     from chatbot_cli.cli.common import print_json
-    from chatbot_cli.cli.todo_view import print_todos
-    from chatbot_cli.cli.todo_words import due_window
 
     if done + pending + all_ > 1:
         fail("Use only one of --done, --pending and --all.", 2)
@@ -123,13 +127,15 @@ def list_(
         "project": project,
         "priority": priority_value(priority) if priority else None,
         "sort": sort.upper(),
-        **(bad_input(due_window, due) if due else {}),
+        **(_due_window(due) if due else {}),
     }
     wanted = None if all_pages else LIST_DEFAULT if limit is None else limit
     todos, more = list_pages(variables, wanted)
     if as_json:
         print_json(todos)
     else:
+        from chatbot_cli.cli.todo_view import print_todos
+
         print_todos(todos)
     if limit is None and more:  # the default page cut the list short
         sys.stderr.write(

@@ -102,6 +102,8 @@ def test_todo_fast_path_does_without_typer(args: list[str]) -> None:
     mods = imported_modules(args, env)
     assert "chatbot_cli.cli.todo_cmds" in mods
     assert not {m for m in mods if m.split(".")[0] in ("typer", "click", "rich")}
+    if args[1:] == ["list", "--json"]:  # JSON needs neither the text views nor date words
+        assert not {"chatbot_cli.cli.todo_view", "chatbot_cli.cli.todo_words"} & mods
     # Anything else about them is typer's.
     assert "typer" in imported_modules(["todo", "list", "--help"], env)
 

@@ -94,6 +94,8 @@ def test_pull_picks_q4_k_m_then_list_show_rm(hub: Hub, models_dir: Path, gguf: b
     assert rows["tiny-chat:q4_k_m"]["quantisation"] == "q4_k_m"
     assert rows["tiny-chat:q4_k_m"]["size_bytes"] == len(gguf)
     assert rows["tiny-chat:q4_k_m"]["context_length"] == 2048
+    assert rows["tiny-chat:q4_k_m"]["parameters"] == 130_368  # tests/test_models_store.py
+    assert rows["default"]["parameters"] == 134_515_008  # SmolLM2-135M
     assert "default" in rows  # the embedded model is listed beside the pulled ones
     code, out, err = cli(hub, "show", "default", "--json")
     assert code == 0 and json.loads(out)["source"] == "embedded"
@@ -103,6 +105,9 @@ def test_pull_picks_q4_k_m_then_list_show_rm(hub: Hub, models_dir: Path, gguf: b
     shown = json.loads(out)
     assert shown["metadata"]["general.architecture"] == "llama"
     assert shown["source"] == "acme/Tiny-Chat-GGUF"
+    assert shown["parameters"] == 130_368
+    code, out, err = cli(hub, "show", "tiny-chat:q4_k_m")
+    assert code == 0 and "\nparameters: 130.4K (130368)\n" in out, err
 
     assert cli(hub, "rm", "tiny-chat:q4_k_m")[0] == 0
     assert not Path(path).exists()

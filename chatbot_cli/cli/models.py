@@ -9,8 +9,9 @@ huggingface_hub is imported only by `pull`.
 # Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
 # every command's on each start (tests/cli/test_startup.py).
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -35,6 +36,31 @@ def _human_size(size: int | None) -> str:
     return f"{value:.1f} GB"
 
 
+def _human_count(count: int | None) -> str:
+    """A parameter count as model cards round it: 134515008 -> '134.5M'."""
+    if count is None:
+        return "-"
+    for scale, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if count >= scale:
+            return f"{count / scale:.1f}".removesuffix(".0") + suffix
+    return str(count)
+
+
+def _print_table(headers: tuple[str, ...], cells: Sequence[tuple[str, ...]]) -> None:
+    """A Rich table on a terminal; tab-separated lines, no header, in a pipe (for cut and awk)."""
+    if is_tty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers)
+        for cell in cells:
+            table.add_row(*cell)
+        Console().print(table)
+        return
+    for cell in cells:
+        typer.echo("\t".join(cell))
+
+
 @app.command("list")
 def list_models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -45,8 +71,8 @@ def list_models(
         None, help="Backend to describe: llamacpp, ctransformers or none."
     ),
 ) -> None:
-    """List model ids, files, sizes, context lengths and whether the chat template takes
-    tools, without starting anything."""
+    """List model ids, files, sizes, parameter counts, context lengths and whether the chat
+    template takes tools, without starting anything."""
     s = settings(model=model, engine=engine)
     if s.engine == "openai":
         fail(
@@ -56,7 +82,7 @@ def list_models(
             2,
         )
     from chatbot_cli.engine.models import model_infos
-    from chatbot_cli.models_store import Store, pulled_rows, quant_of
+    from chatbot_cli.models_store import Store, parameter_count, pulled_rows, quant_of
 
     with handle_errors():
         infos = model_infos(s)
@@ -66,6 +92,7 @@ def list_models(
                 "path": m.path,
                 "size_bytes": m.size_bytes,
                 "quantisation": quant_of(m.path or ""),
+                "parameters": parameter_count(Path(m.path)) if m.path else None,
                 "context_length": m.context_length,
                 "tools": m.tool_template,
                 "engine": s.engine,
@@ -95,6 +122,7 @@ def list_models(
             r["id"],
             _human_size(r["size_bytes"]),
             r["quantisation"] or "-",
+            _human_count(r["parameters"]),
             str(r["context_length"] or "-"),
             {True: "yes", False: "no", None: "-"}[r.get("tools")],
             {True: "yes", False: "no", None: "-"}[r["loaded"]],
@@ -102,17 +130,7 @@ def list_models(
         )
         for r in rows
     ]
-    if is_tty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("ID", "Size", "Quant", "Context", "Tools", "Loaded", "File")
-        for cell in cells:
-            table.add_row(*cell)
-        Console().print(table)
-        return
-    for cell in cells:
-        typer.echo("\t".join(cell))
+    _print_table(("ID", "Size", "Quant", "Params", "Context", "Tools", "Loaded", "File"), cells)
 
 
 @app.command("show")
@@ -132,6 +150,8 @@ def show_model(
         print_json(info)
         return
     meta = info.pop("metadata")
+    if info["parameters"] is not None:
+        info["parameters"] = f"{_human_count(info['parameters'])} ({info['parameters']})"
     for key, value in info.items():
         typer.echo(f"{key}: {value}")
     for key, value in meta.items():
@@ -218,18 +238,7 @@ def running_models(
         )
         for r in rows
     ]
-    headers = ("ID", "Memory (est.)", "Busy slots", "Queued", "Unloads")
-    if is_tty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*headers)
-        for cell in cells:
-            table.add_row(*cell)
-        Console().print(table)
-        return
-    for cell in cells:
-        typer.echo("\t".join(cell))
+    _print_table(("ID", "Memory (est.)", "Busy slots", "Queued", "Unloads"), cells)
 
 
 @app.command("pull")

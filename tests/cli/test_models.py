@@ -38,6 +38,13 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def weights(path: Path) -> int:
+    """The gguf package's own count of a file's weights (its reader parses the whole file)."""
+    import gguf
+
+    return sum(int(t.n_elements) for t in gguf.GGUFReader(path).tensors)
+
+
 def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
     code, out, _ = invoke("list", "--json", "--model", str(tiny_model))
     assert code == 0
@@ -47,6 +54,7 @@ def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
             "path": str(tiny_model.resolve()),
             "size_bytes": tiny_model.stat().st_size,
             "quantisation": None,
+            "parameters": weights(tiny_model),
             "context_length": 1024,
             "tools": False,  # its chat template does not read `tools`
             "engine": "llamacpp",
@@ -62,7 +70,8 @@ def test_list_reads_the_model_from_the_environment(
     monkeypatch.setenv("CHATBOT_PARALLEL", "1")
     code, out, _ = invoke("list")
     assert code == 0
-    row = ["tiny", "519.2 KB", "-", "2048", "no", "-", str(tiny_model.resolve()) + "\n"]
+    assert weights(tiny_model) == 130_368
+    row = ["tiny", "519.2 KB", "-", "130.4K", "2048", "no", "-", str(tiny_model.resolve()) + "\n"]
     assert out.split("\t") == row
 
 

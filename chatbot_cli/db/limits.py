@@ -122,6 +122,26 @@ def _time_to_free(buckets: list[tuple[int, int]], excess: int, now: float) -> fl
     return float(WINDOW_SECONDS)
 
 
+def _per_minute(
+    buckets: list[tuple[int, int]], limit: int, now: float
+) -> tuple[int, float, float | None]:
+    """One per-minute limit over the window's (bucket, amount) pairs, oldest first: what is left,
+    the seconds until the window resets, and the wait before it admits again (None: admitted).
+    Requests and tokens are the same check over different columns."""
+    used = sum(amount for _, amount in buckets)
+    oldest = next((bucket for bucket, amount in buckets if amount), None)
+    reset = 0.0 if oldest is None else oldest + WINDOW_SECONDS - now
+    if used < limit:
+        return limit - used, reset, None
+    wait = _time_to_free(buckets, used - limit + 1, now)
+    return 0, wait, wait
+
+
+def _refuse(verdict: Verdict, limit: str, wait: float) -> Verdict:
+    verdict.refused, verdict.retry_after = limit, wait
+    return verdict
+
+
 def admit(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
     """Check `owner`'s counters against its limits and, if admitted, count one request. Runs
     inside one write transaction (`Database.write`)."""
@@ -135,19 +155,14 @@ def admit(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdic
         .where(c.owner == owner, c.kind == "s", c.bucket > second - WINDOW_SECONDS)
         .order_by(c.bucket)
     ).all()
-    requests = sum(r.requests for r in rows)
-    tokens = sum(r.tokens for r in rows)
     verdict = Verdict()
     if limits.rpm is not None:
-        verdict.remaining_requests = max(0, limits.rpm - requests)
-        oldest = next((r.bucket for r in rows if r.requests), None)
-        verdict.reset_requests = 0.0 if oldest is None else oldest + WINDOW_SECONDS - now
-        if requests >= limits.rpm:
-            pairs = [(r.bucket, r.requests) for r in rows]
-            wait = _time_to_free(pairs, requests - limits.rpm + 1, now)
-            verdict.refused, verdict.retry_after = "requests_per_minute", wait
-            verdict.reset_requests = wait
-            return verdict
+        requests = [(r.bucket, r.requests) for r in rows]
+        verdict.remaining_requests, verdict.reset_requests, wait = _per_minute(
+            requests, limits.rpm, now
+        )
+        if wait is not None:
+            return _refuse(verdict, "requests_per_minute", wait)
     day_tokens = None
     if limits.tokens_per_day is not None:
         day_tokens = conn.execute(
@@ -155,23 +170,16 @@ def admit(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdic
         ).scalar()
         day_tokens = int(day_tokens or 0)
     if limits.tpm is not None:
-        verdict.remaining_tokens = max(0, limits.tpm - tokens)
-        oldest = next((r.bucket for r in rows if r.tokens), None)
-        verdict.reset_tokens = 0.0 if oldest is None else oldest + WINDOW_SECONDS - now
-        if tokens >= limits.tpm:
-            pairs = [(r.bucket, r.tokens) for r in rows]
-            wait = _time_to_free(pairs, tokens - limits.tpm + 1, now)
-            verdict.refused, verdict.retry_after = "tokens_per_minute", wait
-            verdict.reset_tokens = wait
-            return verdict
+        tokens = [(r.bucket, r.tokens) for r in rows]
+        verdict.remaining_tokens, verdict.reset_tokens, wait = _per_minute(tokens, limits.tpm, now)
+        if wait is not None:
+            return _refuse(verdict, "tokens_per_minute", wait)
     elif limits.tokens_per_day is not None and day_tokens is not None:
         # Without a per-minute token limit the token headers describe the daily one.
         verdict.remaining_tokens = max(0, limits.tokens_per_day - day_tokens)
         verdict.reset_tokens = (day + 1) * DAY_SECONDS - now
     if limits.tokens_per_day is not None and (day_tokens or 0) >= limits.tokens_per_day:
-        verdict.refused = "tokens_per_day"
-        verdict.retry_after = (day + 1) * DAY_SECONDS - now
-        return verdict
+        return _refuse(verdict, "tokens_per_day", (day + 1) * DAY_SECONDS - now)
     upsert_add(
         conn,
         rate_counters,

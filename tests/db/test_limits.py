@@ -83,6 +83,8 @@ def test_tokens_per_minute_and_per_day(db_url: str) -> None:
         await db.write(lambda conn: write_batch(conn, {}, tokens))
         v = await db.write(lambda conn: admit(conn, "bob", minute, T0 + 5))
         assert v.refused == "tokens_per_minute" and 54 < v.retry_after <= 55
+        # The headers of a refusal: nothing left, and the window resets when it admits again.
+        assert v.remaining_tokens == 0 and v.reset_tokens == v.retry_after
         v = await db.write(lambda conn: admit(conn, "bob", day, T0 + 5))
         assert v.refused is None and v.remaining_tokens == 30
         await db.write(lambda conn: write_batch(conn, {}, tokens))

@@ -1,4 +1,5 @@
-"""UpstreamEngine against a small fake OpenAI-compatible server (Starlette on uvicorn, in a thread).
+"""UpstreamEngine against a small fake OpenAI-compatible server (tests/scripted_upstream.py's
+by_model_app, on uvicorn in a thread).
 
 The fake picks its behaviour from the requested model id, and records what it received and
 whether the client went away, so forwarding, error mapping and disconnects are checked over real
@@ -9,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest
 from chatbot_cli.engine.upstream import UpstreamEngine, normalise_base_url
@@ -29,8 +27,8 @@ from chatbot_cli.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from tests.engine.upstream_fake import KEY, FakeState, env_body, make_fake
 from tests.live import free_port
+from tests.scripted_upstream import KEY, UpstreamState, by_model_app, env_body, serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -41,27 +39,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeState]:
-    state = FakeState()
-    port = free_port()
-    app = make_fake(state)
-    server = uvicorn.Server(
-        uvicorn.Config(app, port=port, log_level="error", timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "fake upstream did not start"
-        time.sleep(0.01)
-    state.url = f"http://127.0.0.1:{port}"
-    yield state
-    server.should_exit = True
-    thread.join(5)
+def fake() -> Iterator[UpstreamState]:
+    state = UpstreamState()
+    with serve_app(by_model_app(state)) as state.url:
+        yield state
 
 
 @pytest.fixture
-async def engine(fake: FakeState) -> AsyncIterator[UpstreamEngine]:
+async def engine(fake: UpstreamState) -> AsyncIterator[UpstreamEngine]:
     fake.bodies.clear()
     fake.disconnected.clear()
     fake.streaming.clear()
@@ -100,7 +85,7 @@ async def test_models_fetched_at_start(engine: UpstreamEngine) -> None:
     assert models["fake-b"].owned_by == "upstream"
 
 
-async def test_start_with_upstream_down_then_models_appear(fake: FakeState) -> None:
+async def test_start_with_upstream_down_then_models_appear(fake: UpstreamState) -> None:
     fake.models_down = True
     eng = UpstreamEngine(fake.url, KEY, retry_interval=0.0)
     try:
@@ -117,7 +102,9 @@ async def test_start_with_upstream_down_then_models_appear(fake: FakeState) -> N
         await eng.close()
 
 
-async def test_default_means_first_upstream_model(engine: UpstreamEngine, fake: FakeState) -> None:
+async def test_default_means_first_upstream_model(
+    engine: UpstreamEngine, fake: UpstreamState
+) -> None:
     await collect(engine, "default", req("x"))
     assert fake.bodies[-1]["model"] == "fake-a"
     with pytest.raises(ModelNotFound):
@@ -125,7 +112,7 @@ async def test_default_means_first_upstream_model(engine: UpstreamEngine, fake: 
     assert fake.bodies[-1]["model"] == "other"  # sent as is: the upstream decides
 
 
-async def test_model_list_refetched_before_forwarding_when_unknown(fake: FakeState) -> None:
+async def test_model_list_refetched_before_forwarding_when_unknown(fake: UpstreamState) -> None:
     fake.models_down = True
     eng = UpstreamEngine(fake.url, KEY, retry_interval=0.0)
     try:
@@ -157,7 +144,7 @@ async def test_unreachable_upstream_starts_but_generation_is_502() -> None:
 # -- streaming ------------------------------------------------------------------------------------
 
 
-async def test_stream_chunks_finish_and_usage(engine: UpstreamEngine, fake: FakeState) -> None:
+async def test_stream_chunks_finish_and_usage(engine: UpstreamEngine, fake: UpstreamState) -> None:
     chunks = await collect(engine, "fake-a", req("one two three"))
     assert "".join(c.content for c in chunks) == "one two three "
     assert [c.content for c in chunks[:-1]] == ["one ", "two ", "three "]
@@ -166,7 +153,7 @@ async def test_stream_chunks_finish_and_usage(engine: UpstreamEngine, fake: Fake
     assert all(c.finish_reason is None for c in chunks[:-1])
 
 
-async def test_parameters_passed_through(engine: UpstreamEngine, fake: FakeState) -> None:
+async def test_parameters_passed_through(engine: UpstreamEngine, fake: UpstreamState) -> None:
     request = req(
         "x",
         max_tokens=7,
@@ -195,7 +182,7 @@ async def test_non_streaming_upstream_answer_is_a_502(engine: UpstreamEngine) ->
 
 
 async def test_close_iterator_closes_upstream_request(
-    engine: UpstreamEngine, fake: FakeState
+    engine: UpstreamEngine, fake: UpstreamState
 ) -> None:
     stream = engine.stream("endless", req())
     first = await anext(stream)  # type: ignore[call-overload]
@@ -207,7 +194,7 @@ async def test_close_iterator_closes_upstream_request(
 
 
 async def test_cancelled_consumer_closes_upstream_request(
-    engine: UpstreamEngine, fake: FakeState
+    engine: UpstreamEngine, fake: UpstreamState
 ) -> None:
     async def consume() -> None:
         async for _ in engine.stream("endless", req()):
@@ -268,7 +255,7 @@ async def test_upstream_http_errors_are_mapped(
     assert engine.stats()["busy_slots"] == 0
 
 
-async def test_wrong_upstream_key_is_a_server_fault(fake: FakeState) -> None:
+async def test_wrong_upstream_key_is_a_server_fault(fake: UpstreamState) -> None:
     eng = UpstreamEngine(fake.url, "wrong-key")
     await eng.start()
     try:
@@ -290,7 +277,7 @@ async def test_read_timeout_is_504(engine: UpstreamEngine) -> None:
 # -- admission ------------------------------------------------------------------------------------
 
 
-async def test_admission_queue_then_overloaded(engine: UpstreamEngine, fake: FakeState) -> None:
+async def test_admission_queue_then_overloaded(engine: UpstreamEngine, fake: UpstreamState) -> None:
     # parallel=2, queue_size=1: two run, one waits, the fourth is refused with 503.
     running = [engine.stream("endless", req()) for _ in range(2)]
     for stream in running:

@@ -11,22 +11,21 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from chatbot_cli.config import load_settings
 from chatbot_cli.engine.upstream import UpstreamEngine
 from chatbot_cli.server.app import create_app
 from tests.live import LiveServer, free_port
+from tests.scripted_upstream import serve_app
 from tests.tinymodel import write_tiny_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("migrated_database")]
@@ -58,28 +57,8 @@ def make_front(url: str, key: str | None, **settings: Any) -> FastAPI:
     return create_app(front, engine=UpstreamEngine(url, key, parallel=2, queue_size=2))
 
 
-@contextmanager
-def run_front(url: str, key: str | None) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        make_front(url, key),
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "front did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
+def run_front(url: str, key: str | None) -> AbstractContextManager[str]:
+    return serve_app(make_front(url, key))
 
 
 @pytest.fixture
@@ -175,7 +154,10 @@ def test_stop_and_n_pass_through(front: str, upstream: LiveServer) -> None:
     assert choice["finish_reason"] == "stop"
     assert choice["message"]["content"] == direct[: direct.index(stop)]
 
-    r = httpx.post(front + "/v1/chat/completions", json=body(n=2, max_tokens=4), headers=FRONT)
+    # Two generations can outlast httpx's default 5 s on a loaded machine, as the others here.
+    r = httpx.post(
+        front + "/v1/chat/completions", json=body(n=2, max_tokens=4), headers=FRONT, timeout=30
+    )
     assert [c["index"] for c in r.json()["choices"]] == [0, 1]
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.live import LiveServer
+from tests.scripted_upstream import KEY as UPSTREAM_KEY
+from tests.scripted_upstream import UpstreamState, run_upstream
 from tests.tinymodel import write_tiny_model
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
-from tests.web.scripted_upstream import KEY as UPSTREAM_KEY
-from tests.web.scripted_upstream import UpstreamState, run_upstream
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

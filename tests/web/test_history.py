@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.live import LiveServer
+from tests.scripted_upstream import ANSWER
 from tests.web.conftest import Session
-from tests.web.scripted_upstream import ANSWER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.live import LiveServer
+from tests.scripted_upstream import CODE, UpstreamState
 from tests.web.conftest import DESKTOP, PHONE, Session
-from tests.web.scripted_upstream import CODE, UpstreamState
 
 # The first test's set-up may install chromium with apt-get (tests/web/browser.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

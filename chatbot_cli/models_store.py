@@ -11,11 +11,9 @@ Errors: ConfigError (a bad id, exit 2), NotFound (an unknown id, exit 5).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
-import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +30,6 @@ _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,80}(:[a-z0-9][a-z0-9._-]{0,40})?")
 # Quantisation names as llama.cpp spells them in file names (Q4_K_M, IQ2_XXS, Q8_0, F16, BF16...).
 QUANT = re.compile(r"(?<![a-z0-9])(i?q\d(?:_[a-z0-9]+)*|bf16|f16|f32)(?![a-z0-9])", re.IGNORECASE)
 SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
-# ggml tensors have at most 4 dimensions; a table claiming more is a damaged file.
-MAX_DIMS = 8
 
 
 def check_id(model_id: str) -> str:
@@ -151,48 +147,10 @@ def parameter_count(path: Path) -> int | None:
         parts = [
             path.with_name(f"{head}-{i:05d}-of-{total}{ext}") for i in range(1, int(total) + 1)
         ]
-    counts = [_tensor_weights(part) for part in parts]
+    from chatbot_cli.engine.gguf import tensor_weights
+
+    counts = [tensor_weights(part) for part in parts]
     return None if None in counts else sum(c for c in counts if c is not None)
-
-
-def _tensor_weights(path: Path) -> int | None:
-    """One file's tensor table, summed. The table follows the metadata, so the metadata is walked
-    (not kept) first; no tensor data is read."""
-    # The metadata walkers of engine/gguf.py, so both read the format one way.
-    from chatbot_cli.engine.gguf import (
-        _ARRAY,
-        GGUF_MAGIC,
-        _read_value,
-        _skip_array,
-        _unpack,
-    )
-
-    try:
-        with path.open("rb") as fh:
-            if fh.read(4) != GGUF_MAGIC:
-                return None
-            count = "<I" if _unpack(fh, "<I") == 1 else "<Q"  # v1: 32-bit counts and dimensions
-            n_tensors, n_kv = _unpack(fh, count), _unpack(fh, count)
-            for _ in range(n_kv):
-                fh.seek(_unpack(fh, count), 1)  # the key
-                vtype = _unpack(fh, "<I")
-                if vtype == _ARRAY:
-                    item_type, length = _unpack(fh, "<I"), _unpack(fh, count)
-                    _skip_array(fh, item_type, length, count)
-                else:
-                    _read_value(fh, vtype, count)
-            total = 0
-            for _ in range(n_tensors):
-                fh.seek(_unpack(fh, count), 1)  # the name
-                n_dims = _unpack(fh, "<I")
-                if n_dims > MAX_DIMS:
-                    return None
-                total += math.prod(_unpack(fh, count) for _ in range(n_dims))
-                fh.seek(4 + 8, 1)  # the tensor's type and data offset
-            # Seeking past the end raises nothing: a table cut short is caught here.
-            return total if fh.tell() <= os.fstat(fh.fileno()).st_size else None
-    except (OSError, ValueError, struct.error):
-        return None
 
 
 def describe(model_id: str, path: Path, *, source: str, size: int | None = None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ model list and the start-up checks stay cheap. Imports nothing of ours but `erro
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -24,6 +26,10 @@ _SCALARS: dict[int, str] = {
     10: "<Q", 11: "<q", 12: "<d",
 }  # fmt: skip
 _STRING, _ARRAY = 8, 9
+
+
+# ggml tensors have at most 4 dimensions; a table claiming more is a damaged file.
+MAX_DIMS = 8
 
 
 def read_header(path: Path) -> tuple[bytes, int]:
@@ -197,3 +203,35 @@ def check_gguf(path: Path) -> dict[str, Any]:
     """Metadata of a GGUF file llama.cpp can load, or ConfigError naming what is wrong: what a
     downloaded or listed model must pass before it is kept or served."""
     return check_model_file(path, LLAMACPP).meta
+
+
+def tensor_weights(path: Path) -> int | None:
+    """The weights one GGUF file holds: its tensor table, each tensor's dimensions multiplied and
+    summed, as llama.cpp counts them; None when the table cannot be read. The table follows
+    the metadata, so the metadata is walked (not kept) first; no tensor data is read."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(4) != GGUF_MAGIC:
+                return None
+            count = "<I" if _unpack(fh, "<I") == 1 else "<Q"  # v1: 32-bit counts and dimensions
+            n_tensors, n_kv = _unpack(fh, count), _unpack(fh, count)
+            for _ in range(n_kv):
+                fh.seek(_unpack(fh, count), 1)  # the key
+                vtype = _unpack(fh, "<I")
+                if vtype == _ARRAY:
+                    item_type, length = _unpack(fh, "<I"), _unpack(fh, count)
+                    _skip_array(fh, item_type, length, count)
+                else:
+                    _read_value(fh, vtype, count)
+            total = 0
+            for _ in range(n_tensors):
+                fh.seek(_unpack(fh, count), 1)  # the name
+                n_dims = _unpack(fh, "<I")
+                if n_dims > MAX_DIMS:
+                    return None
+                total += math.prod(_unpack(fh, count) for _ in range(n_dims))
+                fh.seek(4 + 8, 1)  # the tensor's type and data offset
+            # Seeking past the end raises nothing: a table cut short is caught here.
+            return total if fh.tell() <= os.fstat(fh.fileno()).st_size else None
+    except (OSError, ValueError, struct.error):
+        return None

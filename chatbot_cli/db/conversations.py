@@ -5,7 +5,7 @@ been sent (server/store.py batches several turns into one transaction). A turn a
 conversation the input messages the previous turn's context did not hold (all of them when the
 client changed the history, e.g. a new system message) and its answer; the completion row keeps
 the whole request and response, as OpenAI's stored completions return them.
-Reading lives in db/conversation_query.py.
+Reading lives in db/conversation_query.py, db/conversation_search.py and db/completion_query.py.
 """
 
 from __future__ import annotations

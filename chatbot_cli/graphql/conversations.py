@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import strawberry
 
 from chatbot_cli.db import conversation_query as query
+from chatbot_cli.db import conversation_search
 from chatbot_cli.db import conversations as db_conversations
 from chatbot_cli.db.models import utcnow
 from chatbot_cli.errors import InvalidRequest, NotFound
@@ -149,7 +150,7 @@ async def _search(
 ) -> ConversationConnection:
     database, owner = caller(info)
     offset = _search_offset(after, search)
-    found = await query.search_conversations(
+    found = await conversation_search.search_conversations(
         database, owner, search, limit=first + 1, offset=offset, since=since, model=model
     )
     shown = found[:first]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chatbot_cli.db import conversation_query as query
+from chatbot_cli.db import completion_query as query
 from chatbot_cli.db import conversations
 from chatbot_cli.db.session import Database
 from chatbot_cli.errors import InvalidRequest, NotFound

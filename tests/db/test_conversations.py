@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from chatbot_cli.db import conversation_query as q
+from chatbot_cli.db import conversation_search
 from chatbot_cli.db import conversations as conv
 from chatbot_cli.db.session import Database
 from chatbot_cli.errors import InvalidRequest
@@ -89,43 +90,7 @@ def test_another_owners_conversation_is_never_written(db_url: str) -> None:
         await store(db, turn("alice", cid, [{"role": "user", "content": "mine"}], "ok"))
         await store(db, turn("bob", cid, [{"role": "user", "content": "intrusion"}], "no"))
         assert len(await q.conversation_messages(db, "alice", cid)) == 2
-        assert await q.search_messages(db, "bob", "intrusion") == []
-
-    run(db_url, scenario)
-
-
-def test_search_ranks_highlights_and_scopes(db_url: str) -> None:
-    async def scenario(db: Database) -> None:
-        a, b = conv.new_conversation_id(), conv.new_conversation_id()
-        await store(
-            db,
-            turn("alice", a, [{"role": "user", "content": "How do penguins sleep?"}], "Standing."),
-            turn(
-                "alice",
-                b,
-                [{"role": "user", "content": "Penguins, penguins: all about penguins"}],
-                "They live in the south.",
-                model="other",
-            ),
-            turn("bob", conv.new_conversation_id(), [{"role": "user", "content": "penguin"}], "x"),
-        )
-        hits = await q.search_messages(db, "alice", "penguin")
-        assert {h.conversation_id for h in hits} == {a, b}
-        assert hits[0].conversation_id == b  # more mentions rank higher
-        assert "**" in hits[0].snippet and "enguin" in hits[0].snippet
-        found = await q.search_messages(db, "alice", "penguins -sleep")
-        assert [h.conversation_id for h in found] == [b]
-        assert len(await q.search_messages(db, "alice", '"sleep penguins" or south')) == 1
-        assert len(await q.search_messages(db, "alice", "sleep OR south")) == 2
-        found = await q.search_messages(db, "alice", "penguin", model="other")
-        assert [h.conversation_id for h in found] == [b]
-        assert await q.search_messages(db, "alice", 'AND ( " NEAR *') == []
-        with pytest.raises(InvalidRequest):
-            await q.search_messages(db, "alice", "   ")
-        # Deleting a conversation takes its messages out of the index too.
-        assert await conv.delete_conversation(db, "alice", b)
-        assert [h.conversation_id for h in await q.search_messages(db, "alice", "penguin")] == [a]
-        assert not await conv.delete_conversation(db, "bob", a)
+        assert await conversation_search.search_messages(db, "bob", "intrusion") == []
 
     run(db_url, scenario)
 
@@ -137,13 +102,16 @@ def test_pages_and_names(db_url: str) -> None:
             await store(db, turn("o", cid, [{"role": "user", "content": f"q{i}"}], "a"))
             # Timestamps are to the millisecond: each its own, so the order is the test's.
             await asyncio.sleep(0.002)
+        await store(db, turn("o", ids[1], [{"role": "user", "content": "more"}], "b"))
         page = await q.list_conversations(db, "o", first=2)
-        seen = [r.id for r in page.records]
+        seen = [(r.id, r.messages) for r in page.records]
         while page.has_next_page:
             page = await q.list_conversations(db, "o", first=2, after=page.end_cursor)
-            seen += [r.id for r in page.records]
-        assert seen == list(reversed(ids))
-        assert (await q.latest_conversation(db, "o")).id == ids[-1]  # type: ignore[union-attr]
+            seen += [(r.id, r.messages) for r in page.records]
+        # Each page counts its conversations' messages; ids[1] was used last.
+        order = [ids[1], *reversed(ids[2:]), ids[0]]
+        assert seen == [(cid, 4 if cid == ids[1] else 2) for cid in order]
+        assert (await q.latest_conversation(db, "o")).id == ids[1]  # type: ignore[union-attr]
         with pytest.raises(InvalidRequest):
             await q.list_conversations(db, "o", first=2, after="nonsense")
         assert await conv.rename_conversation(db, "o", ids[0], "plans")
@@ -151,32 +119,6 @@ def test_pages_and_names(db_url: str) -> None:
             await conv.rename_conversation(db, "o", ids[1], "plans")
         assert not await conv.rename_conversation(db, "x", ids[1], "plans")
         assert (await q.get_conversation(db, "o", name="plans")).id == ids[0]  # type: ignore[union-attr]
-
-    run(db_url, scenario)
-
-
-def test_completions_list_metadata_and_delete(db_url: str) -> None:
-    async def scenario(db: Database) -> None:
-        cid = conv.new_conversation_id()
-        made: list[str] = []
-        for i in range(4):
-            message = [{"role": "user", "content": f"m{i}"}]
-            t = turn("o", cid, message, "a", metadata={"n": str(i % 2)})
-            made.append(t.id)
-            await store(db, t)
-        page, more = await q.list_completions(db, "o", limit=3)
-        assert [r.id for r in page] == made[:3] and more
-        page, more = await q.list_completions(db, "o", limit=3, after=made[2])
-        assert [r.id for r in page] == made[3:] and not more
-        page, _ = await q.list_completions(db, "o", limit=10, descending=True, metadata={"n": "1"})
-        assert [r.id for r in page] == [made[3], made[1]]
-        assert await conv.update_metadata(db, "o", made[0], {"k": "v"})
-        record = await q.get_completion(db, "o", made[0])
-        assert record is not None and record.metadata == {"k": "v"}
-        assert record.request["temperature"] == 0.5
-        assert await q.get_completion(db, "x", made[0]) is None
-        assert await conv.delete_completion(db, "o", made[0])
-        assert len(await q.conversation_messages(db, "o", cid)) == 6
 
     run(db_url, scenario)
 
@@ -195,47 +137,3 @@ def test_metadata_rules(metadata: Any, param: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         conv.check_metadata(metadata)
     assert caught.value.param == param
-
-
-def test_fts5_query_is_always_valid_syntax() -> None:
-    assert q.fts5_query("penguins sleep") == '"penguins" AND "sleep"'
-    assert q.fts5_query('"cold water" or ice -fish') == '"cold water" OR "ice" NOT "fish"'
-    assert q.fts5_query('") NEAR(') == '"NEAR"'
-    assert q.fts5_query('") (* -') == ""
-
-
-def test_search_per_conversation_keeps_each_ones_best_message(db_url: str) -> None:
-    async def scenario(db: Database) -> None:
-        a, b = conv.new_conversation_id(), conv.new_conversation_id()
-        ask = [{"role": "user", "content": "tell me about otters"}]
-        await store(db, turn("o", a, ask, "Otters hold hands. Otters, otters, otters."))
-        await store(db, turn("o", b, [{"role": "user", "content": "otters?"}], "no"))
-        every = await q.search_messages(db, "o", "otters")
-        assert len(every) == 3
-        best = await q.search_messages(db, "o", "otters", per_conversation=True)
-        assert [h.conversation_id for h in best] == [a, b]
-        assert best[0].role == "assistant"
-        second = await q.search_messages(db, "o", "otters", per_conversation=True, offset=1)
-        assert [h.conversation_id for h in second] == [b]
-
-    run(db_url, scenario)
-
-
-def test_only_the_newest_matches_are_ranked(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(q, "RANK_WINDOW", 2)
-
-    async def scenario(db: Database) -> None:
-        ids = [conv.new_conversation_id() for _ in range(4)]
-        for i, cid in enumerate(ids):
-            await store(db, turn("o", cid, [{"role": "user", "content": f"kiwi {i}"}], "ok"))
-        await store(
-            db,
-            turn("other", conv.new_conversation_id(), [{"role": "user", "content": "kiwi"}], "x"),
-        )
-        found = await q.search_messages(db, "o", "kiwi", per_conversation=True)
-        assert {h.conversation_id for h in found} == set(ids[2:])
-        # A rarer word finds the old one again: the window is of the matches.
-        old = await q.search_messages(db, "o", "kiwi 0")
-        assert {h.conversation_id for h in old} == {ids[0]}
-
-    run(db_url, scenario)

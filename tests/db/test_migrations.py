@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, inspect, text
 
@@ -87,3 +88,16 @@ def test_upgrade_at_head_does_not_load_alembic(tmp_path: Path) -> None:
         "assert 'alembic' not in sys.modules, 'alembic was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_search_index_has_no_pending_list(tmp_path: Path) -> None:
+    """Migration 0006: on PostgreSQL the GIN index takes new messages directly, so no search
+    reads through a pending list (or is planned as a scan of every message because of one)."""
+    from tests.db.pg import database_urls
+
+    async def scenario(db: Database) -> Any:
+        sql = "SELECT reloptions FROM pg_class WHERE relname = 'ix_chat_messages_search'"
+        return await db.read(lambda conn: conn.execute(text(sql)).scalar())
+
+    for url in database_urls("postgresql", tmp_path):
+        assert run(url, scenario) == ["fastupdate=off"]

@@ -218,7 +218,8 @@ def rows(ctx: Context, runs: Runs) -> list[Row]:
                 f"ratio ≥ {TOKS_TARGET}",
                 s_ratio >= TOKS_TARGET,
                 f"store: false gets {tok_ratio:.3f} in the same run; ratio of each round's "
-                f"pair: {spread(paired(runs.stored, engine_runs))}",
+                f"pair: {spread(paired(runs.stored, engine_runs))}; to store: false, what "
+                f"storing alone costs: {spread(paired(runs.stored, http_runs))}",
             )
         )
     if runs.ref:

@@ -266,7 +266,7 @@ async def read_calls(stream: AsyncIterator[Chunk], reader: ToolCallReader) -> As
         async for chunk in stream:
             out = reader.feed(chunk.content)
             finish = chunk.finish_reason
-            if finish == "stop" and reader.calls:
+            if finish == "stop" and reader.complete:
                 finish = "tool_calls"
             if out.content or out.tool_calls or finish is not None:
                 yield Chunk(

@@ -176,3 +176,18 @@ def test_ids_are_unique_call_ids() -> None:
     reader.feed(OUTPUTS[0])
     ids = [c["id"] for c in reader.tool_calls()]
     assert len(set(ids)) == 2 and all(i.startswith("call_") for i in ids)
+
+
+def test_a_call_goes_out_only_once_whole_so_a_cut_one_never_does() -> None:
+    # SmolLM2 under the grammar can repeat one array item until max_tokens ends the output.
+    reader = ToolCallReader()
+    first = '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}'
+    assert reader.feed(first).tool_calls == []  # the arguments closed, the call not yet
+    released = reader.feed("}, ").tool_calls
+    assert [d["function"] for d in released] == [
+        {"name": "get_weather", "arguments": ""},
+        {"arguments": '{"city": "Paris"}'},
+    ]
+    cut = '{"name": "add_todo", "arguments": {"tags": ["a", "a", "a", "a'
+    assert reader.feed(cut).tool_calls == []
+    assert [c["function"]["name"] for c in reader.tool_calls()] == ["get_weather"]

@@ -9,10 +9,9 @@ whose arguments parse and pass its schema; issue 19 wants 100% on every model).
 The server runs the embedded SmolLM2 by default, another GGUF with --model, or forwards to any
 OpenAI-compatible server with --upstream-url (a better model the bench can reach).
 
-The defaults keep a whole run practical on a small CPU model: llama.cpp on one thread (on the
-shared 2-core machine at load average 11-12, two runs one after the other decoded SmolLM2 at
-0.66 tok/s with two threads and 10.8 with one: llama.cpp's threads meet at every layer, and one
-waits whenever the other is descheduled), at most 128 tokens an answer and 2 tool rounds a
+The defaults keep a whole run practical on a small CPU model: llama.cpp on one thread (on a
+loaded machine its threads meet at every layer, and one waits whenever the other is descheduled:
+README, "Todo-tool eval", has the measurement), at most 128 tokens an answer and 2 tool rounds a
 request (a complete or delete needs list_todos, then the change; a model that keeps calling gets
 its final answer after that).
 """

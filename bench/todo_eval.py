@@ -8,6 +8,12 @@ whose arguments parse and pass its schema; issue 19 wants 100% on every model).
 
 The server runs the embedded SmolLM2 by default, another GGUF with --model, or forwards to any
 OpenAI-compatible server with --upstream-url (a better model the bench can reach).
+
+The defaults keep a whole run practical on a small CPU model: llama.cpp on one thread (on a
+loaded machine its threads meet at every layer, and one waits whenever the other is descheduled:
+README, "Todo-tool eval", has the measurement), at most 128 tokens an answer and 2 tool rounds a
+request (a complete or delete needs list_todos, then the change; a model that keeps calling gets
+its final answer after that).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class Outcome:
     calls: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""
     seconds: float = 0.0
+    cut: bool = False  # the last answer ended at max_tokens (a call cut there is dropped)
 
     @property
     def malformed(self) -> int:
@@ -58,6 +65,7 @@ class Outcome:
             "why": self.why,
             "calls": self.calls,
             "answer": self.answer,
+            "cut": self.cut,
             "seconds": round(self.seconds, 2),
         }
 
@@ -134,8 +142,9 @@ def judge(
 
 @dataclass
 class Limits:
-    max_tokens: int = 256  # each model answer (a call or the reply)
+    max_tokens: int = 128  # each model answer (a call or the reply)
     timeout: float = 300.0  # one request with all its rounds
+    rounds: int = 2  # rounds of tool calls in one request
 
 
 def run_case(case: Case, todos: Todos, env: dict[str, str], model: str, limits: Limits) -> Outcome:
@@ -144,7 +153,7 @@ def run_case(case: Case, todos: Todos, env: dict[str, str], model: str, limits: 
     started = time.monotonic()
     cmd = [sys.executable, "-m", "chatbot_cli", "chat", "--tools", "--yes", "--json",
            "--no-log", "--temperature", "0", "--max-tokens", str(limits.max_tokens),
-           "-m", model, case.prompt]  # fmt: skip
+           "--tool-rounds", str(limits.rounds), "-m", model, case.prompt]  # fmt: skip
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=limits.timeout)
     except subprocess.TimeoutExpired:
@@ -155,9 +164,11 @@ def run_case(case: Case, todos: Todos, env: dict[str, str], model: str, limits: 
         return Outcome(case, False, why, seconds=seconds)
     out = json.loads(proc.stdout)
     calls = list(out.get("tool_results") or [])
-    answer = str(((out.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
+    choice = (out.get("choices") or [{}])[0]
+    answer = str((choice.get("message") or {}).get("content") or "")
     correct, why = judge(case, before, todos.all(), calls)
-    return Outcome(case, correct, "" if correct else why, calls, answer, seconds)
+    cut = choice.get("finish_reason") == "length"
+    return Outcome(case, correct, "" if correct else why, calls, answer, seconds, cut)
 
 
 def evaluate(
@@ -179,6 +190,7 @@ def evaluate(
             mark = "ok" if outcome.correct else f"WRONG ({outcome.why})"
             took = f"{outcome.seconds:.1f} s"
             calls = f"{len(outcome.calls)} calls, {outcome.malformed} malformed"
+            calls += ", cut" if outcome.cut else ""
             line = f"[eval] {number:2}/{len(CASES)} {case.kind:8} {took:>7} {calls:>24} {mark}"
             sys.stderr.write(line + "\n")
             outcomes.append(outcome)
@@ -205,6 +217,7 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
         "well_formed": calls - malformed,
         "well_formed_share": (calls - malformed) / calls if calls else 1.0,
         "by_kind": {k: {"correct": c, "of": n} for k, (c, n) in kinds.items()},
+        "cut": sum(o.cut for o in outcomes),
         "median_seconds": statistics.median(o.seconds for o in outcomes) if outcomes else 0.0,
     }
 
@@ -221,6 +234,7 @@ def render(model: str, s: dict[str, Any]) -> str:
         f"({s['well_formed_share']:.0%}; target 100%) |",
     ]
     lines += [f"| {k} correct | {v['correct']}/{v['of']} |" for k, v in s["by_kind"].items()]
+    lines.append(f"| last answer cut by max_tokens | {s['cut']}/{s['requests']} |")
     lines.append(f"| median time a request | {s['median_seconds']:.1f} s |")
     return "\n".join(lines)
 
@@ -238,7 +252,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="Server slots (default 1: requests run one at a time, and one slot gets the whole "
         "context, which the tool definitions need on a small model).",
     )
-    parser.add_argument("--max-tokens", type=int, default=256, help="Per model answer.")
+    parser.add_argument("--max-tokens", type=int, default=128, help="Per model answer.")
+    parser.add_argument("--tool-rounds", type=int, default=2, help="Tool rounds a request.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama.cpp threads (default 1: on a loaded machine more threads wait for each "
+        "other; see the module docstring).",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="Seconds per request.")
     parser.add_argument(
         "--cases",
@@ -258,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="chatbot-eval-") as tmp:
         home = Path(tmp)
-        extra: list[str] = ["--parallel", str(args.parallel)]
+        extra: list[str] = ["--parallel", str(args.parallel), "--threads", str(args.threads)]
         model_path = None
         if args.upstream_url:
             extra += ["--engine", "openai", "--upstream-url", args.upstream_url]
@@ -273,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         server = LiveServer(home=home, model=model_path, extra_args=extra, extra_env=env)
         server.start(timeout=180)
         try:
-            limits = Limits(args.max_tokens, args.timeout)
+            limits = Limits(args.max_tokens, args.timeout, args.tool_rounds)
             numbers = [int(n) for n in args.cases.split(",")] if args.cases else None
             outcomes = evaluate(server.url, server.api_key, server.env, model, limits, numbers)
         finally:

@@ -46,6 +46,7 @@ def run_eval(start_server: Callable[..., LiveServer], script: Script) -> dict[st
     return summary(outcomes)
 
 
+@pytest.mark.timeout(600)  # 30 `chatbot chat` processes: minutes on a loaded machine
 def test_the_oracle_scores_everything(start_server: Callable[..., LiveServer]) -> None:
     assert len(CASES) == 30
     assert {c.kind for c in CASES} == {"add", "list", "complete", "delete", "chat"}
@@ -55,6 +56,7 @@ def test_the_oracle_scores_everything(start_server: Callable[..., LiveServer]) -
     assert "| handled correctly | 30/30 (100%) |" in render(MODEL, s)
 
 
+@pytest.mark.timeout(600)  # 30 `chatbot chat` processes: minutes on a loaded machine
 def test_a_sloppy_model_loses_what_it_got_wrong(start_server: Callable[..., LiveServer]) -> None:
     turns = {c.prompt: oracle(c) for c in CASES}
     adds = [c for c in CASES if c.kind == "add"]

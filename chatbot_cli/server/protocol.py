@@ -1,4 +1,5 @@
-"""Wire models of the OpenAI-compatible API (pydantic only, no logic beyond shape checks).
+"""Wire models of the OpenAI-compatible API (pydantic only, no logic beyond shape checks); those
+of tool calls and structured output are in `protocol_tools.py`.
 
 Validation errors carry their location (e.g. `messages[0].role`), which the server's
 RequestValidationError handler turns into the `param` of a 400 `invalid_request_error` envelope.
@@ -22,6 +23,14 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from chatbot_cli.server.protocol_tools import (
+    NamedToolChoice,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+)
 
 
 def _invalid(message: str) -> PydanticCustomError:
@@ -105,24 +114,6 @@ _Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integr
 _STRICT = ConfigDict(extra="ignore", strict=True)
 
 
-_FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
-
-
-class FunctionCall(BaseModel):
-    model_config = _STRICT
-
-    name: str = Field(pattern=_FUNCTION_NAME)
-    arguments: str = Field(description="The arguments as a JSON text.")
-
-
-class ToolCall(BaseModel):
-    model_config = _STRICT
-
-    id: str = Field(min_length=1, max_length=256)
-    type: Literal["function"] = "function"
-    function: FunctionCall
-
-
 class ChatMessage(BaseModel):
     model_config = _STRICT
 
@@ -162,59 +153,6 @@ class ChatMessage(BaseModel):
     @property
     def text(self) -> str:
         return self.content or ""
-
-
-class FunctionDefinition(BaseModel):
-    model_config = _STRICT
-
-    name: str = Field(pattern=_FUNCTION_NAME, description="Letters, digits, _ and -.")
-    description: str | None = Field(None, max_length=8192)
-    parameters: dict[str, Any] | None = Field(
-        None, description="A JSON Schema of the arguments object (absent: no arguments)."
-    )
-    strict: bool | None = None
-
-
-class Tool(BaseModel):
-    model_config = _STRICT
-
-    type: Literal["function"]
-    function: FunctionDefinition
-
-
-class NamedFunction(BaseModel):
-    model_config = _STRICT
-
-    name: str
-
-
-class NamedToolChoice(BaseModel):
-    model_config = _STRICT
-
-    type: Literal["function"]
-    function: NamedFunction
-
-
-class JsonSchemaFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
-
-    name: str = Field("response", max_length=64)
-    description: str | None = None
-    json_schema: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
-
-
-class ResponseFormat(BaseModel):
-    model_config = _STRICT
-
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaFormat | None = None
-
-    @model_validator(mode="after")
-    def _schema_given(self) -> ResponseFormat:
-        if self.type == "json_schema" and self.json_schema is None:
-            raise _invalid("type 'json_schema' needs a 'json_schema' object with a 'schema'")
-        return self
 
 
 class StreamOptions(BaseModel):
@@ -381,21 +319,6 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-
-
-class FunctionCallDelta(BaseModel):
-    name: str | None = None
-    arguments: str
-
-
-class ToolCallDelta(BaseModel):
-    """The first delta of a call carries its index, id, type and name (arguments ""); the
-    next ones carry only the index and a fragment of the arguments."""
-
-    index: int
-    id: str | None = None
-    type: Literal["function"] | None = None
-    function: FunctionCallDelta
 
 
 class Delta(BaseModel):

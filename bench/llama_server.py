@@ -1,7 +1,14 @@
 """The reference: llama.cpp's own HTTP server (via xllamacpp) on a loopback TCP port.
 
 Run as a child process (`python -m bench.llama_server ...`) so that it competes for the CPU
-exactly like `chatbot serve` does. It prints `ready <url>` once listening and exits on SIGTERM.
+exactly like `chatbot serve` does. It prints `ready <url>` once llama.cpp's task loop runs and
+exits on SIGTERM.
+
+`Server()` returns just before its thread enters llama.cpp's task loop; dropping the server before
+the loop is in loses the stop and joins that thread forever while holding the GIL (the start race
+chatbot_cli/engine/llamacpp.py's `_load` waits out the same way). So SIGTERM keeps its default
+action, which ends the process without dropping anything, until one metrics task has been
+answered; only then does it become a graceful exit that drops the server.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ def main() -> None:
     params.cpuparams_batch.n_threads = args.threads
     params.hostnames = ["127.0.0.1"]
     params.port = args.port
+    params.endpoint_metrics = True  # handle_metrics answers only with the endpoint on
     server = xlc.Server(params)
+    server.handle_metrics()  # returns once the task loop has run a task: a drop now stops it
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)

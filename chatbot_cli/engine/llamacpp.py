@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
 import os
 import shutil
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.sockdir import SOCK_PREFIX, sweep_stale
+from chatbot_cli.engine.sockdir import short_tmp as _short_tmp
 from chatbot_cli.engine.special_tokens import Neutralizer
 from chatbot_cli.errors import (
     ChatbotError,
@@ -44,7 +45,6 @@ log = logging.getLogger("chatbot.engine")
 # tokens, so a worker in the middle of a long prompt evaluation can take a few seconds.
 JOIN_TIMEOUT = 30.0
 FINISH_REASONS = frozenset({"stop", "length"})
-SOCK_PREFIX = "chatbot-engine-"
 CLOSED_WHILE_LOADING = "The engine was closed while its model loaded"
 
 
@@ -146,7 +146,7 @@ class LlamaCppEngine:
         # llama.cpp always opens its own HTTP listener. Keep it off the network: a unix socket in
         # a private directory, protected by a key nobody knows, with the slots endpoint off.
         base = _short_tmp()
-        _sweep_stale_sock_dirs(base)
+        sweep_stale(base)
         self._sock_dir = Path(tempfile.mkdtemp(prefix=f"{SOCK_PREFIX}{os.getpid()}-", dir=base))
         params.hostnames = [str(self._sock_dir / "engine.sock")]
         params.api_keys = [token_urlsafe(32)]
@@ -384,38 +384,3 @@ def _map_exception(exc: BaseException, started: bool) -> BaseException:
     if isinstance(exc, Exception):
         return EngineFailure(f"Generation failed: {exc}")
     return exc  # KeyboardInterrupt / SystemExit propagate as they are
-
-
-def _sweep_stale_sock_dirs(base: str) -> None:
-    """Remove socket dirs left by engines whose process died without closing (kill -9): the
-    pid is in the name, so a dir whose process is gone is safe to delete."""
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(SOCK_PREFIX):
-            continue
-        pid = name[len(SOCK_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        path = os.path.join(base, name)
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_uid == os.getuid():
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _short_tmp() -> str:
-    # A unix socket path is limited to 107 bytes; a deep TMPDIR would make bind() fail.
-    base = tempfile.gettempdir()
-    return base if len(base) < 60 and os.access(base, os.W_OK) else "/tmp"

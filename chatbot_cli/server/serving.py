@@ -1,8 +1,9 @@
 """Chat completions between the router and the engine (the role of vLLM's serving_chat).
 
 `fanout.FanOut` runs the request's choices; this module turns what they produce into one JSON
-response or an SSE stream. Per token a stream costs one `json.dumps` of a small dict and no
-pydantic or logging; tokens that arrive together go out in one socket write.
+response or an SSE stream. Per token a stream costs one JSON-escaped string in a pre-encoded
+chunk (sse.ChunkEvents) and no pydantic or logging; tokens that arrive together go out in one
+socket write.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from chatbot_cli.server.fanout import DONE_ITEM, SHUTDOWN_ITEM, FanOut
 from chatbot_cli.server.metrics import Metrics
 from chatbot_cli.server.protocol import ChatCompletionRequest
 from chatbot_cli.server.quota import Quota, Ticket, admit_request
-from chatbot_cli.server.sse import DONE, SSE_HEADERS, EventStream, event
+from chatbot_cli.server.sse import DONE, SSE_HEADERS, ChunkEvents, EventStream, event
 from chatbot_cli.server.store import CompletionStore, StoredTurn, response_of, turn_headers
 from chatbot_cli.server.tool_checks import check_request
 from chatbot_cli.server.tools import Plan, assistant_message, plan_request, read_calls
@@ -256,6 +257,7 @@ class OpenAIServingChat:
         metrics = self.metrics
         interval = self.flush_interval
         cid, created, model = turn.id if turn else _completion_id(), int(time.time()), body.model
+        content = ChunkEvents(cid, created, model).content
 
         def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
             return event(
@@ -302,7 +304,7 @@ class OpenAIServingChat:
                                 metrics.first_token(True, time.perf_counter() - started)
                                 first = False
                             if item.content:
-                                out.append(chunk(index, {"content": item.content}, None))
+                                out.append(content(index, item.content))
                             if item.tool_calls:
                                 out.append(chunk(index, {"tool_calls": item.tool_calls}, None))
                             tokens += 1

@@ -20,6 +20,7 @@ tests/graphql/test_strawberry_internals.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -35,11 +36,15 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.middleware import MiddlewareManager
+from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 _STRING = GraphQLString.coerce_output_value
 _BOOLEAN = GraphQLBoolean.coerce_output_value
 _INT = GraphQLInt.coerce_output_value
+# Strawberry's DateTime output coercion: `isoformat()`, which never answers None for a datetime.
+_ISOFORMAT = DateTimeDefinition.serialize
 
 # One field of a grouped field set: the response key, and the attribute and coercion to read it
 # with, or None when it goes through graphql-core.
@@ -149,6 +154,35 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._item_plans[key] = (field_details_list, plan)
         return plan
 
+    def complete_iterable_value(
+        self,
+        item_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        items: Any,
+        position_context: Any,
+    ) -> Any:
+        """A whole list of short-way rows in one loop, without a response path or a completion
+        call per item; the first item that needs graphql-core sends the whole list through
+        graphql-core's own loop (reading a row has no side effects, so reading it twice is
+        safe), which then also gives any error its path."""
+        if self._short and type(items) is list and not isinstance(path.key, int):
+            plan = self._item_plan(item_type, field_details_list)
+            if plan is not None and self.get_stream_usage(field_details_list, path) is None:
+                rows: list[dict[str, Any]] = []
+                append = rows.append
+                for item in items:
+                    row = None if item is None else _short_row(plan, item)
+                    if row is None:
+                        break
+                    append(row)
+                else:
+                    return rows
+        return super().complete_iterable_value(
+            item_type, field_details_list, info, path, items, position_context
+        )
+
     def complete_list_item_value(
         self,
         item: Any,
@@ -177,6 +211,34 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 position_context,
             )
         )
+
+    def execute_fields_serially(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        """A mutation of one field (what clients send) without graphql-core's reduce over the
+        fields, which wraps even a single awaitable field in two more coroutines; several
+        fields, or an aborted request, take graphql-core's own way."""
+        if len(grouped_field_set) != 1 or (
+            self.abort_signal is not None and self.abort_signal.aborted
+        ):
+            return super().execute_fields_serially(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        ((response_name, details),) = grouped_field_set.items()
+        field_path = Path(path, response_name, parent_type.name)
+        result = self.execute_field(
+            parent_type, source_value, details, field_path, position_context
+        )
+        if result is Undefined:
+            return {}
+        if self.is_awaitable(result):
+            return _one_later(response_name, result)
+        return {response_name: result}
 
     def execute_fields(
         self,
@@ -264,11 +326,18 @@ def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
         ):
             row[response_name] = value
             continue
+        if kind is datetime and coerce is _ISOFORMAT:
+            row[response_name] = value.isoformat()
+            continue
         value = _short_value(source, attr, coerce, many)  # type: ignore[arg-type]
         if value is _SLOW:
             return None
         row[response_name] = value
     return row
+
+
+async def _one_later(response_name: str, result: Any) -> dict[str, Any]:
+    return {response_name: await result}
 
 
 async def _merge_later(results: dict[str, Any], slow: dict[str, Any], done: Any) -> Any:

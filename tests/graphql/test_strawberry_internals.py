@@ -143,9 +143,9 @@ def test_the_short_way_still_meets_graphql_cores_execution() -> None:
         "self", "item_type", "field_details_list", "info", "path", "items", "position_context",
     ]  # fmt: skip
     assert _params(Base.get_stream_usage) == ["self", "field_details_list", "path"]
-    from graphql.execution import ExecutionContext
+    from graphql.execution.executor import Executor
 
-    assert "abort_signal" in _params(ExecutionContext.__init__)
+    assert "abort_signal" in _params(Executor.__init__)
     assert MiddlewareManager().middlewares == ()
     schema = ours.create_schema()
     assert schema.execution_context_class is LeafFieldsExecutionContext

@@ -36,7 +36,6 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.middleware import MiddlewareManager
-from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
@@ -212,34 +211,6 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         )
 
-    def execute_fields_serially(
-        self,
-        parent_type: GraphQLObjectType,
-        source_value: Any,
-        path: Any,
-        grouped_field_set: Any,
-        position_context: Any,
-    ) -> Any:
-        """A mutation of one field (what clients send) without graphql-core's reduce over the
-        fields, which wraps even a single awaitable field in two more coroutines; several
-        fields, or an aborted request, take graphql-core's own way."""
-        if len(grouped_field_set) != 1 or (
-            self.abort_signal is not None and self.abort_signal.aborted
-        ):
-            return super().execute_fields_serially(
-                parent_type, source_value, path, grouped_field_set, position_context
-            )
-        ((response_name, details),) = grouped_field_set.items()
-        field_path = Path(path, response_name, parent_type.name)
-        result = self.execute_field(
-            parent_type, source_value, details, field_path, position_context
-        )
-        if result is Undefined:
-            return {}
-        if self.is_awaitable(result):
-            return _one_later(response_name, result)
-        return {response_name: result}
-
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -334,10 +305,6 @@ def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
             return None
         row[response_name] = value
     return row
-
-
-async def _one_later(response_name: str, result: Any) -> dict[str, Any]:
-    return {response_name: await result}
 
 
 async def _merge_later(results: dict[str, Any], slow: dict[str, Any], done: Any) -> Any:

@@ -60,7 +60,6 @@ def _graphql_core_execution() -> Iterator[None]:
     """graphql-core's own field and list-item completion, as before the short way."""
     names = (
         "execute_fields",
-        "execute_fields_serially",
         "complete_iterable_value",
         "complete_list_item_value",
     )

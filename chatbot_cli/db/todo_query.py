@@ -22,6 +22,7 @@ from chatbot_cli.db.session import Database
 from chatbot_cli.db.todo_record import (
     COLUMNS,
     MAX_SEARCH_CHARS,
+    TEXT_COLUMNS,
     TodoRecord,
     check_text,
     record,
@@ -130,6 +131,11 @@ def _few_enough(conn: Connection, owner: str, where: TodoFilter) -> bool:
     return int(conn.execute(tagged).scalar_one()) <= RANK_WHOLE_TAGGED
 
 
+def _as_text(stmt: Select[Any], sqlite: bool) -> Select[Any]:
+    """On SQLite, the same query with its times left as stored, for `records` to convert."""
+    return stmt.with_only_columns(*TEXT_COLUMNS) if sqlite else stmt
+
+
 def _tag(tag: str) -> str:
     return tag.strip().lstrip("+").lower()
 
@@ -165,7 +171,7 @@ async def list_todos(
         stmt = _ordered(base, sort, db.is_sqlite).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return list(conn.execute(stmt, urgency_params(now)).all())
+        return list(conn.execute(_as_text(stmt, db.is_sqlite), urgency_params(now)).all())
 
     return records(await db.read(read))
 
@@ -276,7 +282,7 @@ async def page_todos(
             rows = most_urgent(conn, stmt, now, skip, first + 1, db.is_sqlite, few)
         else:
             page = _ordered(stmt, sort, db.is_sqlite).offset(skip).limit(first + 1)
-            rows = list(conn.execute(page).all())
+            rows = list(conn.execute(_as_text(page, db.is_sqlite)).all())
         return rows, int(conn.execute(counted).scalar_one()) if count else -1
 
     rows, total = await db.read(read)

@@ -20,6 +20,7 @@ tests/graphql/test_strawberry_internals.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -36,10 +37,13 @@ from graphql import (
 )
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 
 _STRING = GraphQLString.coerce_output_value
 _BOOLEAN = GraphQLBoolean.coerce_output_value
 _INT = GraphQLInt.coerce_output_value
+# Strawberry's DateTime output coercion: `isoformat()`, which never answers None for a datetime.
+_ISOFORMAT = DateTimeDefinition.serialize
 
 # One field of a grouped field set: the response key, and the attribute and coercion to read it
 # with, or None when it goes through graphql-core.
@@ -148,6 +152,35 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     plan = None
         self._item_plans[key] = (field_details_list, plan)
         return plan
+
+    def complete_iterable_value(
+        self,
+        item_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        items: Any,
+        position_context: Any,
+    ) -> Any:
+        """A whole list of short-way rows in one loop, without a response path or a completion
+        call per item; the first item that needs graphql-core sends the whole list through
+        graphql-core's own loop (reading a row has no side effects, so reading it twice is
+        safe), which then also gives any error its path."""
+        if self._short and type(items) is list and not isinstance(path.key, int):
+            plan = self._item_plan(item_type, field_details_list)
+            if plan is not None and self.get_stream_usage(field_details_list, path) is None:
+                rows: list[dict[str, Any]] = []
+                append = rows.append
+                for item in items:
+                    row = None if item is None else _short_row(plan, item)
+                    if row is None:
+                        break
+                    append(row)
+                else:
+                    return rows
+        return super().complete_iterable_value(
+            item_type, field_details_list, info, path, items, position_context
+        )
 
     def complete_list_item_value(
         self,
@@ -263,6 +296,9 @@ def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
             or (kind is int and coerce is _INT and MIN_INT <= value <= MAX_INT)
         ):
             row[response_name] = value
+            continue
+        if kind is datetime and coerce is _ISOFORMAT:
+            row[response_name] = value.isoformat()
             continue
         value = _short_value(source, attr, coerce, many)  # type: ignore[arg-type]
         if value is _SLOW:

@@ -1,13 +1,14 @@
-"""`records` reads rows by position only when their first columns are COLUMNS, in order."""
+"""`records` reads rows by position only when their first columns are COLUMNS (or TEXT_COLUMNS),
+in order."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import create_engine, insert, literal, select
 
 from chatbot_cli.db.models import Base, todos
-from chatbot_cli.db.todo_record import COLUMNS, record, records
+from chatbot_cli.db.todo_record import COLUMNS, TEXT_COLUMNS, record, records
 
 
 def test_records_by_position_equal_records_by_name() -> None:
@@ -34,3 +35,32 @@ def test_records_by_position_equal_records_by_name() -> None:
     assert records(extra) == by_name  # a trailing column (an ORDER BY score) is left alone
     assert records(shuffled) == by_name  # another order: read by name
     assert records([]) == []
+
+
+def test_records_of_text_columns_equal_sqlalchemys_own_conversion() -> None:
+    """TEXT_COLUMNS leave SQLite's stored times as text; `records` must turn them into exactly
+    the aware datetimes SQLAlchemy's result processing gives (whole seconds, microseconds and a
+    missing due date included)."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    times = [
+        datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2001, 5, 6, 7, 8, 9, 10, tzinfo=UTC),
+        datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(todos),
+            [
+                {"title": f"t{i}", "completed": i % 2 == 0, "created_at": when,
+                 "updated_at": times[i - 1], "owner": "o", "priority": i,
+                 "due": when if i else None, "tags": "a b" if i else ""}
+                for i, when in enumerate(times)
+            ],
+        )  # fmt: skip
+        typed = conn.execute(select(*COLUMNS)).all()
+        text = conn.execute(select(*TEXT_COLUMNS)).all()
+    assert isinstance(text[0].created_at, str)  # the stored text, not SQLAlchemy's datetime
+    assert records(text) == records(typed) == [record(r) for r in typed]
+    assert all(r.created_at.tzinfo is UTC for r in records(text))
+    assert records(text)[0].due is None

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from chatbot_cli.db import urgency
+from chatbot_cli.db.models import utcnow
 from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
 from tests.graphql.conftest import GQL
 
@@ -56,7 +58,11 @@ def _seed(gql: GQL) -> None:
 @contextmanager
 def _graphql_core_execution() -> Iterator[None]:
     """graphql-core's own field and list-item completion, as before the short way."""
-    names = ("execute_fields", "complete_list_item_value")
+    names = (
+        "execute_fields",
+        "complete_iterable_value",
+        "complete_list_item_value",
+    )
     short = {name: LeafFieldsExecutionContext.__dict__[name] for name in names}
     base = StrawberryGraphQLCoreExecutionContext
     for name in names:
@@ -69,8 +75,13 @@ def _graphql_core_execution() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("skip", [True, False])
-def test_responses_are_byte_for_byte_graphql_cores(gql: GQL, skip: bool) -> None:
+def test_responses_are_byte_for_byte_graphql_cores(
+    gql: GQL, skip: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _seed(gql)
+    # Urgency grows with age (to 6 decimals): the two requests of a pair must see the same clock.
+    now = utcnow()
+    monkeypatch.setattr(urgency, "utcnow", lambda: now)
     for document in DOCUMENTS:
         ours = gql.post(document, {"s": skip})
         with _graphql_core_execution():

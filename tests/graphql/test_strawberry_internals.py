@@ -113,11 +113,11 @@ def test_strawberry_still_keeps_the_provided_operation_name() -> None:
 
 
 def test_the_short_way_still_meets_graphql_cores_execution() -> None:
-    """graphql/execution.py overrides graphql-core's `execute_fields` and
-    `complete_list_item_value`, calls `collect_subfields` (a 3-tuple), reads the middleware
-    manager's `middlewares`, Strawberry's `_is_default` mark on an attribute resolver and the
-    field definition under `extensions["strawberry-definition"]`. Any of them renamed would
-    make the short way silently stop applying (or apply where it must not)."""
+    """graphql/execution.py overrides graphql-core's `execute_fields`, `complete_iterable_value`
+    and `complete_list_item_value`, calls `get_stream_usage` and `collect_subfields` (a 3-tuple),
+    reads the middleware manager's `middlewares`, Strawberry's `_is_default` mark on an attribute
+    resolver and the field definition under `extensions["strawberry-definition"]`. Any of them
+    renamed would make the short way silently stop applying (or apply where it must not)."""
     from graphql import GraphQLObjectType
     from graphql.execution.middleware import MiddlewareManager
     from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as Base
@@ -134,6 +134,10 @@ def test_the_short_way_still_meets_graphql_cores_execution() -> None:
         "item_path", "position_context",
     ]  # fmt: skip
     assert _params(Base.collect_subfields) == ["self", "return_type", "field_details_list"]
+    assert _params(Base.complete_iterable_value) == [
+        "self", "item_type", "field_details_list", "info", "path", "items", "position_context",
+    ]  # fmt: skip
+    assert _params(Base.get_stream_usage) == ["self", "field_details_list", "path"]
     assert MiddlewareManager().middlewares == ()
     schema = ours.create_schema()
     assert schema.execution_context_class is LeafFieldsExecutionContext

@@ -37,7 +37,7 @@ def _human_size(size: int | None) -> str:
 
 
 def _human_count(count: int | None) -> str:
-    """A parameter count as model cards round it: 134515008 -> '134.5M'."""
+    """A parameter count as model cards round it: one decimal and a K, M, B or T suffix."""
     if count is None:
         return "-"
     for scale, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):

@@ -2,9 +2,10 @@
 index instead of a list each search reads through first.
 
 With `fastupdate` (the default) inserted entries wait in an unsorted pending list until a vacuum
-or `gin_pending_list_limit` of them; a search reads all of it, and the planner, counting those pages, scanned every
-message instead of using the index. Storing is off the answer's path (server/store.py), so it is
-the write that takes the cost. SQLite's FTS5 table has no such list: nothing changes there.
+or `gin_pending_list_limit` of them; a search reads all of it, and the planner, counting those
+pages, scanned every message instead of using the index. Storing is off the answer's path
+(server/store.py), so it is the write that takes the cost. SQLite's FTS5 table has no such
+list: nothing changes there.
 
 Revision ID: 0006_search_index
 Revises: 0005_conversations

@@ -1,4 +1,4 @@
-"""Figure 1's outside baseline: llama.cpp in this process at its own defaults.
+"""Figure 1's outside baseline: llama.cpp in-process at its own defaults, in a child process.
 
 What a user who chats alone would get from llama.cpp itself: an xllamacpp `Server` given only the
 model, `n_ctx` and the thread count (every other parameter llama.cpp's default: one slot, flash
@@ -11,6 +11,7 @@ and the SDK client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -97,3 +98,60 @@ class DefaultsEngine:
         return StreamResult(
             first - start, end - start, tokens, finish[0] if finish else None, counts[1]
         )
+
+
+def _child(conn: Any, model: str, threads: int) -> None:
+    """The child process's loop: one `DefaultsEngine`, one stream per request on the pipe."""
+    engine = DefaultsEngine(Path(model), threads)
+    engine.start()
+    conn.send("ready")
+    while True:
+        request = conn.recv()
+        if request is None:
+            break
+        text, max_tokens = request
+        conn.send(asyncio.run(engine.stream_once(text, max_tokens)))
+    engine.close()
+
+
+class DefaultsProcess:
+    """`DefaultsEngine` in a process of its own. A second xllamacpp server loaded in one process
+    slows the other's decoding even while it is idle (and `OMP_WAIT_POLICY=passive` slows both),
+    so figure 1's two in-process sides must not share the bench's process."""
+
+    def __init__(self, model: Path, threads: int) -> None:
+        self.model = model
+        self.threads = threads
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def start(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child, args=(child, str(self.model), self.threads), daemon=True
+        )
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(300) or self._conn.recv() != "ready":
+            raise RuntimeError("llama.cpp at its defaults did not start")
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError):  # the child may already be gone
+            self._conn.send(None)
+        self._proc.join(60)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc = None
+
+    async def stream_once(self, text: str, max_tokens: int) -> StreamResult:
+        def ask() -> StreamResult:
+            self._conn.send((text, max_tokens))
+            result: StreamResult = self._conn.recv()
+            return result
+
+        return await asyncio.to_thread(ask)

@@ -10,10 +10,11 @@ in-process engine is what HTTP and the SDK client cost on this machine with no P
 all. On 2 cores the client's CPU comes out of the decode threads' share, so that cost grows as
 the machine gets faster per token.
 
-The outside baseline is llama.cpp in this process at its own defaults (bench/llama_defaults.py):
-one slot, f16 K cache, flash attention on auto, read through its callback. HTTP over it is what a
-user who chats alone pays for our server as a whole; our engine in-process over it is the share
-our engine settings (slots, K-cache type, flash attention, prompt cache) take. Each round's pair
+The outside baseline is llama.cpp in-process at its own defaults (bench/llama_defaults.py, in a
+child process of its own): one slot, f16 K cache, flash attention on auto, read through its
+callback. HTTP over it is what a user who chats alone pays for our server as a whole; our engine
+in-process over it is the share our engine settings (slots, K-cache type, flash attention, prompt
+cache) take. Each round's pair
 gives a ratio, and the median and spread of those ratios are reported.
 """
 
@@ -34,7 +35,7 @@ from bench.common import (
     ratio,
     stream_once,
 )
-from bench.llama_defaults import DefaultsEngine
+from bench.llama_defaults import DefaultsProcess
 
 TOKS_TARGET = 0.97
 DEFAULTS_TARGET = 0.97
@@ -91,7 +92,7 @@ async def _side_by_side(
     settings = load_settings(model=str(ctx.model), parallel=ctx.parallel, threads=ctx.threads)
     engine = build_engine(settings)
     await engine.start()
-    defaults = DefaultsEngine(ctx.model, ctx.threads)
+    defaults = DefaultsProcess(ctx.model, ctx.threads)
     await asyncio.to_thread(defaults.start)
     client = openai_client(url + "/v1", api_key, 1)
     ref = openai_client(ref_url + "/v1", "unused", 1) if ref_url else None

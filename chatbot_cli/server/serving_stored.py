@@ -4,6 +4,7 @@ them: server/store.py). Another owner's ids are unknown ids: 404 either way."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chatbot_cli.db import completion_query as query
@@ -20,6 +21,16 @@ from chatbot_cli.server.protocol_stored import (
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which page a list asks for: both lists (completions, a completion's messages) page alike,
+    so the routes read these three query parameters once (`Paging` in server/stored_api.py)."""
+
+    after: str | None = None
+    limit: int | None = None
+    order: str | None = None
 
 
 def _limit(value: int | None) -> int:
@@ -83,18 +94,16 @@ class OpenAIServingStored:
         self,
         owner: str,
         params: Mapping[str, str],
+        page: Page,
         *,
-        after: str | None,
-        limit: int | None,
-        order: str | None,
         model: str | None,
     ) -> StoredCompletionList:
         records, more = await query.list_completions(
             self.database,
             owner,
-            limit=_limit(limit),
-            after=after,
-            descending=_descending(order),
+            limit=_limit(page.limit),
+            after=page.after,
+            descending=_descending(page.order),
             model=model,
             metadata=_metadata_filter(params),
         )
@@ -122,35 +131,27 @@ class OpenAIServingStored:
             raise NotFound(f"No stored chat completion found with id '{completion_id}'.")
         return StoredCompletionDeleted(id=completion_id, deleted=True)
 
-    async def messages(
-        self,
-        owner: str,
-        completion_id: str,
-        *,
-        after: str | None,
-        limit: int | None,
-        order: str | None,
-    ) -> StoredMessageList:
+    async def messages(self, owner: str, completion_id: str, page: Page) -> StoredMessageList:
         record = await self._get(owner, completion_id)
         sent = record.request.get("messages") or []
         items = [
             StoredMessage(id=f"{completion_id}-{i}", role=m["role"], content=m["content"])
             for i, m in enumerate(sent)
         ]
-        if _descending(order):
+        if _descending(page.order):
             items.reverse()
-        if after is not None:
+        if page.after is not None:
             ids = [m.id for m in items]
-            if after not in ids:
+            if page.after not in ids:
                 raise NotFound(
-                    f"'after' names no message of this completion: {after}.", param="after"
+                    f"'after' names no message of this completion: {page.after}.", param="after"
                 )
-            items = items[ids.index(after) + 1 :]
-        size = _limit(limit)
-        page = items[:size]
+            items = items[ids.index(page.after) + 1 :]
+        size = _limit(page.limit)
+        data = items[:size]
         return StoredMessageList(
-            data=page,
-            first_id=page[0].id if page else None,
-            last_id=page[-1].id if page else None,
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
             has_more=len(items) > size,
         )

@@ -15,6 +15,7 @@ from chatbot_cli.server.protocol_stored import (
     StoredCompletionUpdate,
     StoredMessageList,
 )
+from chatbot_cli.server.serving_stored import Page
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Invalid request (`param` names the field)"},
@@ -39,6 +40,23 @@ Order = Annotated[
 ]
 
 
+async def _page(after: After = None, limit: Limit = None, order: Order = None) -> Page:
+    return Page(after=after, limit=limit, order=order)
+
+
+async def _model(
+    model: Annotated[str | None, Query(description="Only this model.")] = None,
+) -> str | None:
+    return model
+
+
+# Both lists take the same three query parameters; a route names them once, as `page: Paging`.
+Paging = Annotated[Page, Depends(_page)]
+# A dependency, not a plain parameter, only so that /docs keeps listing it after the paging ones:
+# FastAPI lists a route's own query parameters before those of its dependencies.
+ModelFilter = Annotated[str | None, Depends(_model)]
+
+
 @router.get(
     "",
     response_model=StoredCompletionList,
@@ -49,14 +67,10 @@ async def list_stored(
     serving: ServingStored,
     owner: Owner,
     request: Request,
-    after: After = None,
-    limit: Limit = None,
-    order: Order = None,
-    model: Annotated[str | None, Query(description="Only this model.")] = None,
+    page: Paging,
+    model: ModelFilter,
 ) -> StoredCompletionList:
-    return await serving.list(
-        owner, request.query_params, after=after, limit=limit, order=order, model=model
-    )
+    return await serving.list(owner, request.query_params, page, model=model)
 
 
 @router.get("/{completion_id}", response_model=StoredCompletion, summary="Get a stored completion")
@@ -92,11 +106,6 @@ async def delete_stored(
     summary="The input messages of a stored completion",
 )
 async def stored_messages(
-    completion_id: str,
-    serving: ServingStored,
-    owner: Owner,
-    after: After = None,
-    limit: Limit = None,
-    order: Order = None,
+    completion_id: str, serving: ServingStored, owner: Owner, page: Paging
 ) -> StoredMessageList:
-    return await serving.messages(owner, completion_id, after=after, limit=limit, order=order)
+    return await serving.messages(owner, completion_id, page)

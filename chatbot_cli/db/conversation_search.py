@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, text
 
@@ -180,16 +180,25 @@ def _pg_reader(
     return lambda conn: list(conn.execute(statement, params))
 
 
+class SearchScope(TypedDict, total=False):
+    """What narrows a search besides its words and page size, the same for both searches below:
+    how many best hits to skip, the oldest message, the conversation's model."""
+
+    offset: int
+    since: datetime | None
+    model: str | None
+
+
 def _searcher(
     is_sqlite: bool,
     owner: str,
     query: str,
     *,
     limit: int,
-    offset: int,
-    since: datetime | None,
-    model: str | None,
     per_conversation: bool,
+    offset: int = 0,
+    since: datetime | None = None,
+    model: str | None = None,
 ) -> Callable[[Connection], list[SearchHit]]:
     """The search as a function of a connection, to run alone or with more reads."""
     params: dict[str, Any] = {
@@ -233,22 +242,13 @@ async def search_messages(
     query: str,
     *,
     limit: int = 20,
-    offset: int = 0,
-    since: datetime | None = None,
-    model: str | None = None,
     per_conversation: bool = False,
+    **scope: Unpack[SearchScope],
 ) -> list[SearchHit]:
     """The owner's messages matching `query`, best first, with highlighted snippets; with
     `per_conversation`, only each conversation's best message."""
     search = _searcher(
-        db.is_sqlite,
-        owner,
-        query,
-        limit=limit,
-        offset=offset,
-        since=since,
-        model=model,
-        per_conversation=per_conversation,
+        db.is_sqlite, owner, query, limit=limit, per_conversation=per_conversation, **scope
     )
     return await db.read(search)
 
@@ -259,22 +259,11 @@ async def search_conversations(
     query: str,
     *,
     limit: int,
-    offset: int = 0,
-    since: datetime | None = None,
-    model: str | None = None,
+    **scope: Unpack[SearchScope],
 ) -> list[tuple[ConversationRecord, SearchHit]]:
     """Conversations ranked by their best matching message, with it: one read, one connection
     (a second round trip was a large share of a search on PostgreSQL)."""
-    search = _searcher(
-        db.is_sqlite,
-        owner,
-        query,
-        limit=limit,
-        offset=offset,
-        since=since,
-        model=model,
-        per_conversation=True,
-    )
+    search = _searcher(db.is_sqlite, owner, query, limit=limit, per_conversation=True, **scope)
 
     def read(conn: Connection) -> list[tuple[ConversationRecord, SearchHit]]:
         hits = search(conn)

@@ -4,8 +4,6 @@ is then exactly what typer prints."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,36 +11,30 @@ import typer
 
 from chatbot_cli.cli import app as app_module
 from chatbot_cli.cli import help_cache
-
-
-def _help(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chatbot_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.cli.test_todo import subprocess_cli
 
 
 def test_cached_help_is_what_typer_prints(isolated_env: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("")
     # A cache home that is a file: nothing can be stored, so typer prints every time.
-    uncached = _help({**os.environ, "XDG_CACHE_HOME": str(blocked)}, "--help")
+    uncached = subprocess_cli({**os.environ, "XDG_CACHE_HOME": str(blocked)}, "--help")
     assert uncached.returncode == 0 and uncached.stdout.startswith("Usage: ")
     assert "Commands:" in uncached.stdout and uncached.stderr == ""
-    first, second = _help(dict(os.environ), "--help"), _help(dict(os.environ), "--help")
+    first, second = (
+        subprocess_cli(dict(os.environ), "--help"),
+        subprocess_cli(dict(os.environ), "--help"),
+    )
     assert list((isolated_env / "xdg-cache" / "chatbot").glob("help-*.txt"))
     for run in (first, second):
         assert (run.returncode, run.stdout, run.stderr) == (0, uncached.stdout, "")
-    assert _help(dict(os.environ), "-h").stdout == uncached.stdout
+    assert subprocess_cli(dict(os.environ), "-h").stdout == uncached.stdout
 
 
 def test_another_width_is_another_entry(isolated_env: Path) -> None:
-    wide = _help({**os.environ, "COLUMNS": "200"}, "--help")
-    narrow = _help({**os.environ, "COLUMNS": "60"}, "--help")
-    again = _help({**os.environ, "COLUMNS": "60"}, "--help")
+    wide = subprocess_cli({**os.environ, "COLUMNS": "200"}, "--help")
+    narrow = subprocess_cli({**os.environ, "COLUMNS": "60"}, "--help")
+    again = subprocess_cli({**os.environ, "COLUMNS": "60"}, "--help")
     assert narrow.stdout == again.stdout != wide.stdout
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
 

@@ -3,13 +3,15 @@ one streaming client measurement (the official `openai` SDK)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +189,55 @@ def start_chatbot(ctx: Context, name: str, *, model: bool = True) -> LiveServer:
     )
     ctx.log(f"starting chatbot serve ({name})")
     return server.start(timeout=180)
+
+
+def database_server(ctx: Context, name: str, url: str) -> LiveServer:
+    """A real `chatbot serve` with no engine, on the database at `url` (figures 7 and 11)."""
+    from tests.live import LiveServer
+
+    home = ctx.work / name
+    home.mkdir(parents=True, exist_ok=True)
+    server = LiveServer(
+        home=home,
+        model=None,
+        extra_args=["--engine", "none"],
+        extra_env={"CHATBOT_DATABASE_URL": url},
+    )
+    return server.start(timeout=180)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+PG_ADMIN = os.environ.get("CHATBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def on_sqlite_and_postgres(
+    ctx: Context, figure: str, sqlite_file: str, measure: Callable[[Context, str, str], list[Row]]
+) -> list[Row]:
+    """A figure measured on both databases the package runs on: `measure(ctx, kind, url)` on a
+    SQLite file under ctx.work, then on a scratch PostgreSQL database of PG_ADMIN's server, dropped
+    after. With no server there, the SQLite rows still stand (a laptop has no PostgreSQL)."""
+    rows = measure(ctx, "SQLite", f"sqlite:///{ctx.work / sqlite_file}")
+    name = f"chatbot_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: the SQLite rows still stand
+        ctx.log(f"figure {figure}: no PostgreSQL at {PG_ADMIN} (set CHATBOT_BENCH_PG): {exc}")
+        return rows
+    try:
+        return rows + measure(ctx, "PostgreSQL", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass

@@ -21,14 +21,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from bench.common import Context, Row, median, ms, percentile, ratio
-from bench.todo_scale import PG_ADMIN, _pg_admin
+from bench.common import (
+    Context,
+    Row,
+    database_server,
+    median,
+    ms,
+    on_sqlite_and_postgres,
+    percentile,
+    ratio,
+)
 
 MESSAGES = 10_000
 QUICK_MESSAGES = 2_000
@@ -180,8 +187,6 @@ def _search_latency(
 
 
 def _rows_for(ctx: Context, kind: str, url: str) -> list[Row]:
-    from tests.live import LiveServer
-
     runs = 30 if ctx.quick else 200
     ctx.log(f"figure 11a: storing {runs} turns on {kind}")
     stored, todos = asyncio.run(_store_cost(url, runs))
@@ -199,12 +204,7 @@ def _rows_for(ctx: Context, kind: str, url: str) -> list[Row]:
     count = QUICK_MESSAGES if ctx.quick else MESSAGES
     ctx.log(f"figure 11b: seeding {count} messages on {kind}")
     asyncio.run(_seed(url, count))
-    home = ctx.work / f"conversations-{kind}"
-    home.mkdir(parents=True, exist_ok=True)
-    server = LiveServer(
-        home=home, model=None, extra_args=["--engine", "none"],
-        extra_env={"CHATBOT_DATABASE_URL": url},
-    ).start(timeout=180)  # fmt: skip
+    server = database_server(ctx, f"conversations-{kind}", url)
     try:
         search, floor, hits = _search_latency(server.url, server.headers, 2 if ctx.quick else 8)
     finally:
@@ -225,14 +225,4 @@ def _rows_for(ctx: Context, kind: str, url: str) -> list[Row]:
 
 
 def run(ctx: Context) -> list[Row]:
-    rows = _rows_for(ctx, "SQLite", f"sqlite:///{ctx.work / 'conversations.db'}")
-    name = f"chatbot_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: the SQLite rows still stand
-        ctx.log(f"figure 11: no PostgreSQL at {PG_ADMIN} (set CHATBOT_BENCH_PG): {exc}")
-        return rows
-    try:
-        return rows + _rows_for(ctx, "PostgreSQL", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return on_sqlite_and_postgres(ctx, "11", "conversations.db", _rows_for)

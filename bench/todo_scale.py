@@ -18,22 +18,19 @@ a busy machine does not inflate the way it inflates wall time.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from bench.common import Context, Row, median, ms, ratio
+from bench.common import Context, Row, database_server, median, ms, on_sqlite_and_postgres, ratio
 from bench.todo_api import cpu_ns
 
 TODOS = 100_000
 QUICK_TODOS = 20_000  # --quick: the table stays complete, in less time
 TARGET_S = 0.050
 OWNER = "default"  # the owner of the server's configured key
-PG_ADMIN = os.environ.get("CHATBOT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 # What `chatbot todo list` sends (cli/todo.py): its default page, most urgent first.
 LIST_VARIABLES: dict[str, Any] = {"sort": "URGENCY", "first": 100}
@@ -131,30 +128,11 @@ def _alternate(
     return times, floors, cpu, data
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _measure(ctx: Context, kind: str, url: str) -> list[Row]:
-    from tests.live import LiveServer
-
     count = QUICK_TODOS if ctx.quick else TODOS
     ctx.log(f"figure 7: seeding {count} todos on {kind}")
     asyncio.run(seed(url, count))
-    home = ctx.work / f"scale-{kind}"
-    home.mkdir(parents=True, exist_ok=True)
-    server = LiveServer(
-        home=home,
-        model=None,
-        extra_args=["--engine", "none"],
-        extra_env={"CHATBOT_DATABASE_URL": url},
-    ).start(timeout=180)
+    server = database_server(ctx, f"scale-{kind}", url)
     runs = 5 if ctx.quick else 15
     try:
         from chatbot_cli.cli.todo_queries import Q_PAGE
@@ -188,14 +166,4 @@ def _measure(ctx: Context, kind: str, url: str) -> list[Row]:
 
 
 def run(ctx: Context) -> list[Row]:
-    rows = _measure(ctx, "SQLite", f"sqlite:///{ctx.work / 'scale.db'}")
-    name = f"chatbot_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: the SQLite rows still stand
-        ctx.log(f"figure 7: no PostgreSQL at {PG_ADMIN} (set CHATBOT_BENCH_PG): {exc}")
-        return rows
-    try:
-        return rows + _measure(ctx, "PostgreSQL", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return on_sqlite_and_postgres(ctx, "7", "scale.db", _measure)

@@ -8,7 +8,9 @@ add, list, done and rm live in todo_cmds.py, which the typer-free fast path (tod
 # Annotations stay objects, not strings (no `from __future__ import annotations`): typer reads
 # every command's on each start (tests/cli/test_startup.py).
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,11 +42,31 @@ app = typer.Typer(
     add_completion=False,
 )
 
-JSON_HELP = "Print JSON instead of text."
+# Declared once for the commands that share them (typer reads `Annotated` as FastAPI does).
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+Ids = Annotated[list[int], typer.Argument(help="Todo ids.")]
+
+
+def _runs(body: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command whose body is todo_cmds.py's function `body` (shared with the typer-free fast
+    path), called with the command's options: the decorated function declares them for typer
+    and its docstring is the help. Looked up at each call, as `todo_cmds.add(...)` would be."""
+
+    def command(declared: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(declared)  # typer reads the options from the wrapped signature
+        def run(**options: Any) -> None:
+            getattr(todo_cmds, body)(**options)
+
+        return run
+
+    return command
+
+
 FIELD_NAMES = ("due", "priority", "tags", "project", "notes")
 
 
 @app.command("add")
+@_runs("add")
 def add(
     words: Annotated[
         list[str],
@@ -64,21 +86,13 @@ def add(
     ] = None,
     project: str | None = typer.Option(None, "--project", "-P", help="Project name."),
     note: str | None = typer.Option(None, "--note", help="Notes (Markdown)."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """Add a todo; prints it (the id first)."""
-    todo_cmds.add(
-        words=words,
-        due=due,
-        priority=priority,
-        tags=tags,
-        project=project,
-        note=note,
-        as_json=as_json,
-    )
 
 
 @app.command("list")
+@_runs("list_")
 def list_(
     done: bool = typer.Option(False, "--done", help="Only completed todos."),
     pending: bool = typer.Option(False, "--pending", help="Only todos not yet done."),
@@ -93,30 +107,16 @@ def list_(
         None, "--limit", "-n", min=0, help=f"Show at most N (default {todo_cmds.LIST_DEFAULT})."
     ),
     all_pages: bool = typer.Option(False, "--all-pages", help="Every matching todo."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """List todos, most urgent first: a table on a terminal, tab-separated lines otherwise
     (id, status, title, createdAt, due, priority, tags, project)."""
-    todo_cmds.list_(
-        done=done,
-        pending=pending,
-        all_=all_,
-        search=search,
-        tag=tag,
-        project=project,
-        priority=priority,
-        due=due,
-        sort=sort,
-        limit=limit,
-        all_pages=all_pages,
-        as_json=as_json,
-    )
 
 
 @app.command("show")
 def show(
     todo_id: int = typer.Argument(..., metavar="ID", help="Todo id."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """Show every field of a todo; its notes as Markdown on a terminal."""
     todo = _call(Q_ONE, {"id": todo_id})["todo"]
@@ -127,12 +127,12 @@ def show(
 
 
 @app.command("done")
+@_runs("done")
 def done(
-    ids: Annotated[list[int], typer.Argument(help="Todo ids.")],
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ids: Ids,
+    as_json: AsJson = False,
 ) -> None:
     """Mark todos as done."""
-    todo_cmds.done(ids=ids, as_json=as_json)
 
 
 @app.command("undo")
@@ -141,7 +141,7 @@ def undo(
         list[int] | None,
         typer.Argument(help="Without ids: revert the last change. With ids: same as reopen."),
     ] = None,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """Revert the last change (add, edit, done, rm, clear, import); again to go further back."""
     if ids:
@@ -162,8 +162,8 @@ def undo(
 
 @app.command("reopen")
 def reopen(
-    ids: Annotated[list[int], typer.Argument(help="Todo ids.")],
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ids: Ids,
+    as_json: AsJson = False,
 ) -> None:
     """Mark todos as not done."""
     _each(ids, M_UPDATE, {"completed": False}, "updateTodo", as_json, "Reopened")
@@ -187,7 +187,7 @@ def edit(
         list[str] | None,
         typer.Option("--clear", help=f"Clear a field: {', '.join(FIELD_NAMES)} (repeatable)."),
     ] = None,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """Change any field of a todo; --clear empties one."""
     clear, tags, untags = clear or [], tags or [], untags or []
@@ -220,16 +220,16 @@ def edit(
 
 
 @app.command("rm")
+@_runs("rm")
 def rm(
-    ids: Annotated[list[int], typer.Argument(help="Todo ids.")],
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ids: Ids,
+    as_json: AsJson = False,
 ) -> None:
     """Delete todos; prints what was deleted."""
-    todo_cmds.rm(ids=ids, as_json=as_json)
 
 
 @app.command("clear")
-def clear(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def clear(as_json: AsJson = False) -> None:
     """Delete every completed todo."""
     count = _call(M_CLEAR)["clearCompleted"]
     if as_json:
@@ -266,7 +266,7 @@ def import_(
     fmt: str | None = typer.Option(
         None, "--format", "-f", help="json, todotxt, csv or taskwarrior (default: detected)."
     ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: AsJson = False,
 ) -> None:
     """Import todos: all or nothing; a bad line is reported by its number and nothing is
     imported. Todos already there are skipped, so importing twice creates nothing twice."""

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from chatbot_cli.server.deps import ServingModels, require_owner
-from chatbot_cli.server.protocol import ErrorResponse, RunningModels
+from chatbot_cli.server.protocol import ErrorResponse
+from chatbot_cli.server.protocol_ps import RunningModels
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong API key"},

@@ -11,13 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 from chatbot_cli.engine.base import PLAIN, Engine, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ModelNotFound
-from chatbot_cli.server.protocol import (
-    MAX_MODEL_ID,
-    ModelCard,
-    ModelList,
-    RunningModel,
-    RunningModels,
-)
+from chatbot_cli.server.protocol import MAX_MODEL_ID, ModelCard, ModelList
+from chatbot_cli.server.protocol_ps import RunningModel, RunningModels
 
 
 @runtime_checkable

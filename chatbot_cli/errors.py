@@ -11,9 +11,10 @@ Our exception hierarchy (HTTP status, exit code):
   + NotFound                       404, 5
     - ModelNotFound                404, 5
   + PayloadTooLarge                413
-  + RateLimitExceeded              429, 6   a key's limit: retry after `retry_after` seconds
-  + Overloaded                     503, 6   busy: retry after `retry_after` seconds
-    - DatabaseUnavailable          503, 6
+  + RetryLater                     500, 6   the same request may work after `retry_after` seconds
+    - RateLimitExceeded            429, 6   a key's limit
+    - Overloaded                   503, 6   busy
+      - DatabaseUnavailable        503, 6
   + EngineFailure                  500
     - ModelLoadFailed              500      a served model's file could not be loaded
   + UpstreamFailure                502      the upstream OpenAI-compatible server failed
@@ -129,43 +130,37 @@ class PayloadTooLarge(ChatbotError):
     code = "request_too_large"
 
 
-class RateLimitExceeded(ChatbotError):
+class RetryLater(ChatbotError):
+    """An error that says when the same request may work: the server sends `retry_after` as
+    the Retry-After header, the client reads it back (`from_envelope`)."""
+
+    exit_code = 6  # the same request works later
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 1,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, param=param, code=code)
+
+
+class RateLimitExceeded(RetryLater):
     """A key went over one of its limits (`chatbot keys limit`). `code` names the limit:
     requests_per_minute, tokens_per_minute, tokens_per_day or concurrent_requests."""
 
     status = 429
     type = "rate_limit_exceeded"
     code = "rate_limit_exceeded"
-    exit_code = 6  # as for a busy server: the same request works later
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: int = 1,
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, param=param, code=code)
 
 
-class Overloaded(ChatbotError):
+class Overloaded(RetryLater):
     status = 503
     type = "server_error"
     code = "server_overloaded"
-    exit_code = 6
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: int = 1,
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, param=param, code=code)
 
 
 class DatabaseUnavailable(Overloaded):
@@ -304,7 +299,7 @@ def from_envelope(status: int, body: Any, *, retry_after: int = 1) -> ChatbotErr
     cls = (_BY_CODE.get(fields.code) if fields.code else None) or _BY_STATUS.get(status)
     if cls is None and 400 <= status < 500:
         return RequestRejected(message, status=status, param=fields.param, code=fields.code)
-    if cls is not None and issubclass(cls, (Overloaded, RateLimitExceeded)):
+    if cls is not None and issubclass(cls, RetryLater):
         return cls(message, retry_after=retry_after, param=fields.param, code=fields.code)
     return (cls or ChatbotError)(message, param=fields.param, code=fields.code)
 

@@ -22,6 +22,7 @@ from chatbot_cli.errors import (
     ModelNotFound,
     Overloaded,
     RequestRejected,
+    RetryLater,
     error_envelope,
     from_envelope,
     from_graphql_errors,
@@ -76,7 +77,7 @@ def every_error_class() -> list[type[ChatbotError]]:
 def example(cls: type[ChatbotError]) -> ChatbotError:
     if issubclass(cls, RequestRejected):
         return cls("rejected", status=422, param="p")
-    if issubclass(cls, Overloaded):
+    if issubclass(cls, RetryLater):
         return cls("busy", retry_after=7)
     if issubclass(cls, GraphQLError):
         return cls("refused", code=cls.code, item=3)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from chatbot_cli.errors import ChatbotError, Overloaded, RateLimitExceeded, error_envelope
+from chatbot_cli.errors import ChatbotError, RetryLater, error_envelope
 
 log = logging.getLogger("chatbot.server")
 
@@ -21,7 +21,7 @@ _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_
 
 def chatbot_error_response(exc: ChatbotError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, (Overloaded, RateLimitExceeded)):
+    if isinstance(exc, RetryLater):
         headers["Retry-After"] = str(exc.retry_after)
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"

@@ -2,10 +2,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatbot_cli.db.session import Database
+
+# What Swagger UI's "Try it out" sends for POST /v1/chat/completions (the schema's example
+# values): its model "string" names no model; with "default" the request must work as is.
+SWAGGER_BODY: dict[str, Any] = {
+    "model": "string",
+    "messages": [{"role": "user", "content": "string"}],
+    "max_tokens": 0,
+    "temperature": 0.7,
+    "top_p": 1,
+    "n": 1,
+    "stream": False,
+}
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.live import LiveServer
+from tests.server.conftest import SWAGGER_BODY
 
 pytestmark = pytest.mark.e2e
 
@@ -115,30 +116,14 @@ def test_seed_header_form_and_seed_body(server: LiveServer) -> None:
     r = httpx.post(
         server.url + "/v1/chat/completions",
         headers={"Authorization": f"bearer{server.api_key}"},
-        json={
-            "model": "string",
-            "messages": [{"role": "user", "content": "string"}],
-            "max_tokens": 0,
-            "temperature": 0.7,
-            "top_p": 1,
-            "n": 1,
-            "stream": False,
-        },
+        json=SWAGGER_BODY,
     )
     # The seed's literal body names model "string": a clear 404, not a crash.
     assert r.status_code == 404 and r.json()["error"]["param"] == "model"
     ok = httpx.post(
         server.url + "/v1/chat/completions",
         headers={"Authorization": f"bearer{server.api_key}"},
-        json={
-            "model": "default",
-            "messages": [{"role": "user", "content": "string"}],
-            "max_tokens": 0,
-            "temperature": 0.7,
-            "top_p": 1,
-            "n": 1,
-            "stream": False,
-        },
+        json={**SWAGGER_BODY, "model": "default"},
         timeout=180,
     )
     assert ok.status_code == 200, ok.text

@@ -17,6 +17,7 @@ from chatbot_cli.config import load_settings
 from chatbot_cli.engine.base import GRAMMAR, Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.errors import ChatbotError, ContextLengthExceeded, EngineFailure, Overloaded
 from chatbot_cli.server.app import create_app
+from tests.server.conftest import SWAGGER_BODY
 
 KEY = "sk-unit-test"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -129,15 +130,7 @@ async def test_default_alias_and_max_tokens_zero_means_no_limit() -> None:
     async with client(make_app(engine)) as c:
         r = await c.post(
             "/v1/chat/completions",
-            json={
-                "model": "default",
-                "messages": [{"role": "user", "content": "string"}],
-                "max_tokens": 0,
-                "temperature": 0.7,
-                "top_p": 1,
-                "n": 1,
-                "stream": False,
-            },
+            json={**SWAGGER_BODY, "model": "default"},
         )
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "default"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from chatbot_cli.cli.app import app
@@ -46,13 +48,11 @@ def test_unknown_driver_is_a_clear_error(monkeypatch) -> None:  # type: ignore[n
     assert "Traceback" not in result.stderr
 
 
-def test_revision_autogenerate_finds_no_changes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """`db revision` writes a migration; on an up-to-date database the diff is empty."""
-    import shutil
-
+def revision_on_upgraded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`db upgrade`, then `db revision`: the migration file it wrote. It writes into a copy of
+    the migrations so the package is not modified by the test."""
     import chatbot_cli.db.session as session
 
-    # Write into a copy of the migrations so the package is not modified by the test.
     copy = tmp_path / "migrations"
     shutil.copytree(session.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(session, "MIGRATIONS_DIR", copy)
@@ -61,6 +61,13 @@ def test_revision_autogenerate_finds_no_changes(tmp_path: Path, monkeypatch) -> 
     assert result.exit_code == 0, result.stderr
     written = Path(result.stdout.strip().splitlines()[-1])
     assert written.parent == copy / "versions" and written.exists()
-    text = written.read_text()
+    return written
+
+
+def test_revision_autogenerate_finds_no_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`db revision` writes a migration; on an up-to-date database the diff is empty."""
+    text = revision_on_upgraded(tmp_path, monkeypatch).read_text()
     assert f"down_revision: str | Sequence[str] | None = '{HEAD_REVISION}'" in text
     assert "op." not in text and "pass" in text  # models and migrations agree

@@ -4,13 +4,13 @@ a team runs once against the shared database before starting replicas."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from chatbot_cli.cli.app import app
+from tests.cli.test_db import revision_on_upgraded
 from tests.scale.pgcluster import run_admin
 
 runner = CliRunner()
@@ -47,15 +47,7 @@ def test_upgrade_once_then_at_head(pg_url: str) -> None:
 def test_models_and_migrations_agree_on_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chatbot_cli.db.session as session
-
-    copy = tmp_path / "migrations"
-    shutil.copytree(session.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(session, "MIGRATIONS_DIR", copy)
-    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    result = runner.invoke(app, ["db", "revision", "-m", "nothing new"])
-    assert result.exit_code == 0, result.stderr
-    text = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    text = revision_on_upgraded(tmp_path, monkeypatch).read_text()
     assert "op." not in text and "pass" in text, text
 
 

@@ -7,6 +7,8 @@ limited to 60 requests a minute gets 60 in any minute, never 120 across a window
 per day are counted per UTC day (kind "d"). The check and the count happen in one transaction
 that first locks the key's row, so replicas sharing PostgreSQL admit one after the other and
 never both take the last request of a window. On SQLite the single writer already serialises.
+A `--concurrent` cap is checked in the same transaction against the key's generation leases
+(db/leases.py), so it too holds across replicas.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select, update
 
+from chatbot_cli.db.leases import Lease, held, take
 from chatbot_cli.db.models import api_keys, rate_counters
 from chatbot_cli.db.session import Database
 from chatbot_cli.errors import NotFound
@@ -142,11 +145,29 @@ def _refuse(verdict: Verdict, limit: str, wait: float) -> Verdict:
     return verdict
 
 
-def admit(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
-    """Check `owner`'s counters against its limits and, if admitted, count one request. Runs
-    inside one write transaction (`Database.write`)."""
+# Whole seconds a refusal of the concurrency cap asks to wait: a generation may end any time.
+CONCURRENT_RETRY_SECONDS = 1.0
+
+
+def admit(
+    conn: Connection, owner: str, limits: KeyLimits, now: float, lease: Lease | None = None
+) -> Verdict:
+    """Check `owner`'s counters and leases against its limits and, if admitted, count one
+    request and take `lease` (given when the key has a concurrency cap). Runs inside one write
+    transaction (`Database.write`)."""
     # Replicas serialise here: the key's row is locked until this transaction commits.
     conn.execute(select(api_keys.c.id).where(api_keys.c.name == owner).with_for_update())
+    cap = limits.concurrent
+    if lease is not None and cap is not None and held(conn, owner, now) + lease.weight > cap:
+        return _refuse(Verdict(), "concurrent_requests", CONCURRENT_RETRY_SECONDS)
+    verdict = _count(conn, owner, limits, now) if limits.counted else Verdict()
+    if verdict.refused is None and lease is not None:
+        take(conn, owner, lease, now)
+    return verdict
+
+
+def _count(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
+    """The per-minute and per-day checks, and the count of an admitted request."""
     second = int(now)
     day = second // DAY_SECONDS
     c = rate_counters.c

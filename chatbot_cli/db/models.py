@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -202,6 +203,21 @@ class RateCounter(Base):
     tokens: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class GenerationLease(Base):
+    """One generation in flight for a key with a `--concurrent` limit, on any replica: admission
+    counts the key's unexpired leases (db/limits.py). The replica holding it deletes it when the
+    response ends and pushes `expires_at` (Unix seconds) forward while it runs, so the lease of
+    a replica that died expires on its own."""
+
+    __tablename__ = "generation_leases"
+    __table_args__ = (Index("ix_generation_leases_owner", "owner"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    weight: Mapped[int] = mapped_column(Integer, nullable=False)
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
 class Conversation(Base):
     """A sequence of stored chat turns sharing one id (db/conversations.py); `name` is a session
     name (`chatbot chat --session`), unique per owner."""
@@ -329,6 +345,7 @@ todo_tags = cast(Table, TodoTag.__table__)
 todo_journal = cast(Table, TodoJournal.__table__)
 usage_hours = cast(Table, UsageHour.__table__)
 rate_counters = cast(Table, RateCounter.__table__)
+generation_leases = cast(Table, GenerationLease.__table__)
 conversations = cast(Table, Conversation.__table__)
 chat_completions = cast(Table, StoredCompletion.__table__)
 chat_messages = cast(Table, ChatMessage.__table__)

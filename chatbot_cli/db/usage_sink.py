@@ -7,6 +7,9 @@ private event loop, so neither the batching timer nor the write ever takes a tur
 server's loop. `close()` writes what is left: after a graceful shutdown (SIGTERM) nothing
 acknowledged is missing; a kill -9 loses at most what was added since the last write.
 
+The same thread renews the generation leases this replica holds (db/leases.py) every
+RENEW_SECONDS, in the batch's transaction, and deletes those still held when it closes.
+
 A failed write (database down) keeps its numbers for the next one.
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from chatbot_cli.db.leases import RENEW_SECONDS, LiveLeases, prune_leases, release, renew
 from chatbot_cli.db.limits import DAY_SECONDS, prune_counters
 from chatbot_cli.db.session import Database, PoolOptions
 from chatbot_cli.db.usage import MODEL_CHARS, TokenBatch, UsageBatch, write_batch
@@ -40,6 +44,8 @@ class UsageSink:
         self._tokens: TokenBatch = {}
         self._stop = threading.Event()
         self._flushes = 0
+        self.leases = LiveLeases()
+        self._renew_at = time.monotonic() + RENEW_SECONDS
         self._thread = threading.Thread(target=self._main, name="chatbot-usage", daemon=True)
 
     def start(self) -> UsageSink:
@@ -105,17 +111,28 @@ class UsageSink:
             tokens, self._tokens = self._tokens, {}
         self._flushes += 1
         prune = self._flushes % PRUNE_EVERY == 0
-        if not usage and not tokens and not prune:
+        leases: list[str] = []
+        if final or time.monotonic() >= self._renew_at:
+            leases = self.leases.snapshot()
+            self._renew_at = time.monotonic() + RENEW_SECONDS
+        if not usage and not tokens and not prune and not leases:
             return
 
         def job(conn: Connection) -> None:
             write_batch(conn, usage, tokens)
+            now = time.time()
+            if final:
+                release(conn, leases)  # at the end nothing of this replica runs any more
+            else:
+                renew(conn, leases, now)
             if prune:
-                prune_counters(conn, time.time())
+                prune_counters(conn, now)
+                prune_leases(conn, now)
 
         try:
             write(job)
         except Exception as exc:
+            self._renew_at = 0.0  # the next flush renews again
             requests = sum(n[0] for n in usage.values())
             if final:
                 log.error("usage of %d requests could not be saved: %s", requests, exc)

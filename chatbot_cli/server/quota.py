@@ -7,19 +7,22 @@ returned `Ticket` records the completion's usage when the response ends, however
 
 A key's limits are cached in memory for LIMITS_REFRESH_SECONDS (a stale entry is served while
 one read refreshes it), so a key without limits costs a dict lookup and never a query; the key
-in the config file ("default") has none. `--concurrent` is held per server process: it shares
-out that process's generation slots.
+in the config file ("default") has none. `--concurrent` holds across every replica sharing
+the database: an admission takes a generation lease (db/leases.py) in the transaction that
+checks the other limits, and the ticket gives it back when the response ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from chatbot_cli.db.leases import LEASE_SECONDS, Lease, release
 from chatbot_cli.db.limits import NO_LIMITS, KeyLimits, Verdict, admit, read_limits, retry_seconds
 from chatbot_cli.db.models import DEFAULT_OWNER
 from chatbot_cli.db.session import Database
@@ -28,6 +31,8 @@ from chatbot_cli.errors import InvalidRequest, RateLimitExceeded
 
 if TYPE_CHECKING:
     from chatbot_cli.server.fanout import FanOut
+
+log = logging.getLogger("chatbot.usage")
 
 LIMITS_REFRESH_SECONDS = 5.0
 RATELIMIT_HEADERS = tuple(
@@ -83,6 +88,17 @@ class Ticket:
     weight: int
     headers: dict[str, str] = field(default_factory=dict)
     done: bool = False
+    # The generation lease of a key with a concurrency cap, until it is given back.
+    lease: str | None = None
+
+    async def release(self) -> None:
+        """Give the key's share back before the response's last bytes go out: a client that
+        sends its next request as soon as it has the answer must find the share free, on
+        whichever replica it lands."""
+        if self.lease is not None and self.quota is not None:
+            lease, self.lease = self.lease, None
+            # Shielded: a client gone at this moment must not leave the lease behind.
+            await asyncio.shield(self.quota.release_soon(lease))
 
     def finish(self, fan: FanOut) -> None:
         """Record what `fan`'s choices used so far: the whole completion, or the part a
@@ -91,8 +107,9 @@ class Ticket:
             return
         self.done = True
         quota = self.quota
-        if self.limits.concurrent is not None:
-            quota.inflight[self.owner] -= self.weight
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            quota.release_soon(lease)
         usage = fan.usage()
         quota.sink.add(
             self.owner,
@@ -107,20 +124,39 @@ class Quota:
     def __init__(self, database: Database, sink: UsageSink) -> None:
         self.database = database
         self.sink = sink
-        self.inflight: dict[str, int] = {}
         self._cache: dict[str, _Cached] = {}
         # Per key, the time before which a refused limit cannot admit anyone: counts in the
         # window only fall with time, so this replica refuses without a query until then.
         self._blocked: dict[str, tuple[float, str, KeyLimits]] = {}
         self._last_headers: dict[str, dict[str, str]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
     def start(cls, database: Database) -> Quota:
         return cls(database, UsageSink(database).start())
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self.sink.close)
+
+    def release_soon(self, lease: str) -> asyncio.Task[None]:
+        """Delete a generation lease in a task of its own (the caller may be a `finally`)."""
+        task = asyncio.get_running_loop().create_task(self._release(lease))
+        self._releasing.add(task)  # a task nobody references may be collected mid-way
+        task.add_done_callback(self._releasing.discard)
+        return task
+
+    async def _release(self, lease: str) -> None:
+        try:
+            await self.database.write(lambda conn: release(conn, [lease]))
+        except Exception as exc:
+            # No longer renewed, it stops counting within LEASE_SECONDS.
+            log.warning(
+                "generation lease not released (%s); it expires within %.0f s", exc, LEASE_SECONDS
+            )
+        finally:
+            self.sink.leases.discard(lease)
 
     async def limits_for(self, owner: str) -> KeyLimits:
         if owner == DEFAULT_OWNER:
@@ -159,43 +195,43 @@ class Quota:
         ticket = Ticket(self, owner, model, limits, weight)
         if not limits.any:
             return ticket
+        lease = None
         if limits.concurrent is not None:
-            self._check_concurrent(owner, limits.concurrent, weight)
+            if weight > limits.concurrent:
+                raise InvalidRequest(
+                    f"n is {weight}, but this key may run at most {limits.concurrent} "
+                    "generations at once.",
+                    param="n",
+                )
+            lease = Lease.new(weight)
+        now = time.time()
         if limits.counted:
-            ticket.headers = await self._admit_counted(owner, limits)
-        if limits.concurrent is not None:
-            self.inflight[owner] = self.inflight.get(owner, 0) + weight
-        return ticket
-
-    def _check_concurrent(self, owner: str, cap: int, weight: int) -> None:
-        if weight > cap:
-            raise InvalidRequest(
-                f"n is {weight}, but this key may run at most {cap} generations at once.",
-                param="n",
-            )
-        if self.inflight.get(owner, 0) + weight > cap:
+            self._check_blocked(owner, limits, now)
+        verdict = await self.database.write(lambda conn: admit(conn, owner, limits, now, lease))
+        if verdict.refused == "concurrent_requests":
             raise RateLimitExceeded(
-                f"Rate limit reached for key '{owner}': {cap} concurrent requests. "
+                f"Rate limit reached for key '{owner}': {limits.concurrent} concurrent requests. "
                 "Try again in 1 s, when one of them has finished.",
-                retry_after=1,
+                retry_after=retry_seconds(verdict.retry_after),
                 code="concurrent_requests",
             )
+        if limits.counted:
+            ticket.headers = self._last_headers[owner] = rate_headers(limits, verdict)
+        if verdict.refused is not None:
+            self._blocked[owner] = (now + verdict.retry_after, verdict.refused, limits)
+            raise refusal(owner, verdict.refused, limits, verdict.retry_after)
+        if lease is not None:
+            ticket.lease = lease.id
+            self.sink.leases.add(lease.id)
+        return ticket
 
-    async def _admit_counted(self, owner: str, limits: KeyLimits) -> dict[str, str]:
-        now = time.time()
+    def _check_blocked(self, owner: str, limits: KeyLimits, now: float) -> None:
         blocked = self._blocked.get(owner)
         if blocked is not None:
             until, code, when_limits = blocked
             if now < until and when_limits == limits:
                 raise refusal(owner, code, limits, until - now)
             del self._blocked[owner]
-        verdict = await self.database.write(lambda conn: admit(conn, owner, limits, now))
-        headers = rate_headers(limits, verdict)
-        self._last_headers[owner] = headers
-        if verdict.refused is None:
-            return headers
-        self._blocked[owner] = (now + verdict.retry_after, verdict.refused, limits)
-        raise refusal(owner, verdict.refused, limits, verdict.retry_after)
 
 
 def refusal(owner: str, code: str, limits: KeyLimits, wait: float) -> RateLimitExceeded:

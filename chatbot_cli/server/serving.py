@@ -176,6 +176,8 @@ class OpenAIServingChat:
                 # Nobody is listening any more: free the slots and answer into the void.
                 return Response(status_code=499)
             error = collector.exception()
+            # The key's share is free before the client has the answer and may ask again.
+            await ticket.release()
             if error is not None:
                 outcome = getattr(error, "code", None) or "error"
                 raise error
@@ -295,6 +297,7 @@ class OpenAIServingChat:
                             message = "The server is shutting down; the stream was cut short."
                             error, outcome = EngineFailure(message), "shutdown"
                         out += (event(error.envelope()), DONE)
+                        await ticket.release()
                         yield b"".join(out)
                         return
                     else:
@@ -326,6 +329,8 @@ class OpenAIServingChat:
                             )
                         )
                     out.append(DONE)
+                    # The key's share is free before the client has [DONE] and may ask again.
+                    await ticket.release()
                 if out:
                     yield b"".join(out) if len(out) > 1 else out[0]
                     now = loop.time()

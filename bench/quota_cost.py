@@ -3,8 +3,9 @@ across replicas.
 
 The same `chatbot serve` with and without them (bench/noquota.py takes them out), measured
 alternately in one run: figure 1's measure (one SDK stream, tok/s) through the server's own key,
-which is accounted but has no limits, and through a key with (high) limits, which also pays the
-admission transaction and the shared counters; and figure 4's measure (createTodo req/s, 16
+which is accounted but has no limits, through a key with (high) limits, which also pays the
+admission transaction and the shared counters, and through a key with a concurrent limit,
+which takes a generation lease and gives it back; and figure 4's measure (createTodo req/s, 16
 connections), which the checks never touch. Because wall time on a shared machine moves by
 more than 3% between rounds, the server's CPU time per short completion is measured too, each
 side in turn. Then two replicas sharing PostgreSQL, four clients
@@ -129,9 +130,34 @@ def _cpu_per_completion(
 
 
 def hook_cost(ctx: Context) -> dict[str, float]:
-    """Seconds per completion of `admit_request` + `Ticket.finish`, in-process on SQLite: the
-    server's own key (accounting only) and a key with limits (the admission transaction too).
+    """Seconds per completion of `admit_request` + `Ticket.release` + `Ticket.finish`, in-process:
+    the server's own key (accounting only), a key with limits (the admission transaction too)
+    and a key with a concurrent limit (a generation lease taken at admission and deleted before
+    the answer's last bytes), on SQLite, and the last on PostgreSQL, the database replicas share.
     Deterministic enough to compare with the 3% that wall times on this machine cannot show."""
+    from tests.db.pg import database_urls, pg_available
+
+    out = asyncio.run(_hooks(f"sqlite:///{ctx.work / 'hooks.db'}", _HOOK_KEYS))
+    if pg_available():
+        urls = cast(Generator[str, None, None], database_urls("postgresql", ctx.work))
+        try:
+            capped = _HOOK_KEYS[-1:]
+            pg = asyncio.run(_hooks(next(urls), capped))
+        finally:
+            urls.close()  # drops the database
+        out.update({f"{label}, PostgreSQL": seconds for label, seconds in pg.items()})
+    return out
+
+
+# (owner, row label, limits): the server's own key has none and is never in the table.
+_HOOK_KEYS: list[tuple[str, str, dict[str, int | None]]] = [
+    ("default", "no limits", {}),
+    ("limited", "with limits", {"rpm": 10**9, "tpm": 10**9}),
+    ("capped", "with a concurrent limit", {"concurrent": 4}),
+]
+
+
+async def _hooks(url: str, keys: list[tuple[str, str, dict[str, int | None]]]) -> dict[str, float]:
     from types import SimpleNamespace
 
     from chatbot_cli.db.keys import create_key
@@ -143,30 +169,37 @@ def hook_cost(ctx: Context) -> dict[str, float]:
         def usage(self) -> dict[str, int]:
             return {"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38}
 
-    async def main() -> dict[str, float]:
-        async with Database(f"sqlite:///{ctx.work / 'hooks.db'}") as db:
-            await db.upgrade()
-            await create_key(db, "limited", "0" * 64)
-            await set_limits(db, "limited", {"rpm": 10**9, "tpm": 10**9})
-            quota = Quota.start(db)
-            out: dict[str, float] = {}
-            fan: Any = Fan()
-            try:
-                for owner, label in (("default", "no limits"), ("limited", "with limits")):
-                    request: Any = SimpleNamespace(state=SimpleNamespace(owner=owner))
-                    samples = []
-                    for _ in range(6):
-                        t0 = time.perf_counter()
-                        for _ in range(200):
-                            ticket = await admit_request(quota, request, "default", 1)
-                            ticket.finish(fan)
-                        samples.append((time.perf_counter() - t0) / 200)
-                    out[label] = median(samples[1:])  # the first warms caches up
-            finally:
-                await quota.aclose()
-            return out
+    async with Database(url) as db:
+        await db.upgrade()
+        for i, (owner, _, limits) in enumerate(keys):
+            if limits:
+                await create_key(db, owner, str(i) * 64)
+                await set_limits(db, owner, limits)
+        quota = Quota.start(db)
+        out: dict[str, float] = {}
+        fan: Any = Fan()
+        try:
+            for owner, label, _ in keys:
+                request: Any = SimpleNamespace(state=SimpleNamespace(owner=owner))
+                samples = []
+                for _ in range(6):
+                    t0 = time.perf_counter()
+                    for _ in range(200):
+                        ticket = await admit_request(quota, request, "default", 1)
+                        await ticket.release()  # as serving.py does before the last bytes
+                        ticket.finish(fan)
+                    samples.append((time.perf_counter() - t0) / 200)
+                out[label] = median(samples[1:])  # the first warms caches up
+        finally:
+            await quota.aclose()
+        return out
 
-    return asyncio.run(main())
+
+_SIDES = (
+    ("default", "accounted, no limits"),
+    ("limited", "with limits"),
+    ("capped", "with a concurrent limit"),
+)
 
 
 def stream_rows(ctx: Context) -> list[Row]:
@@ -175,16 +208,18 @@ def stream_rows(ctx: Context) -> list[Row]:
     with_ = _start(ctx, "quota-with", "chatbot_cli", model=True)
     try:
         key = _limited_key(with_, "bench-limited", "--rpm", "1000000", "--tpm", "1000000000")
+        capped = _limited_key(with_, "bench-capped", "--concurrent", "4")
         sides = {
             "without": (without.url, without.api_key),
             "default": (with_.url, with_.api_key),
             "limited": (with_.url, key),
+            "capped": (with_.url, capped),
         }
         ctx.log(f"figure 10: one stream with and without accounting, {reps} rounds alternating")
         runs = asyncio.run(_streams(ctx, sides, reps))
         rounds = 4 if ctx.quick else 8
         ctx.log(f"figure 10: server CPU per completion, {rounds} rounds alternating")
-        pids = {"without": without.proc.pid, "default": with_.proc.pid, "limited": with_.proc.pid}
+        pids = {n: (without if n == "without" else with_).proc.pid for n in sides}
         cpu = _cpu_per_completion(
             ctx, {n: (*sides[n], pids[n]) for n in sides}, rounds, 10 if ctx.quick else 20
         )
@@ -193,7 +228,7 @@ def stream_rows(ctx: Context) -> list[Row]:
         without.stop()
     base = max(runs["without"])
     rows = []
-    for name, label in (("default", "accounted, no limits"), ("limited", "with limits")):
+    for name, label in _SIDES:
         best = ratio(max(runs[name]), base)
         per_round = [ratio(a, b) for a, b in zip(runs[name], runs["without"], strict=True)]
         rows.append(
@@ -211,6 +246,7 @@ def stream_rows(ctx: Context) -> list[Row]:
     completion_cpu = median(cpu["without"])
     for label, seconds in hook_cost(ctx).items():
         r = ratio(stream, stream + seconds)
+        db = "PostgreSQL" if label.endswith("PostgreSQL") else "SQLite"
         rows.append(
             Row(
                 f"10. quota hooks per fig 1 stream, {label}",
@@ -219,13 +255,13 @@ def stream_rows(ctx: Context) -> list[Row]:
                 r,
                 f"ratio ≥ {COST_TARGET}",
                 r >= COST_TARGET,
-                "admit + finish in-process (SQLite), median of 5 × 200; ratio = stream ÷ "
+                f"admit + release + finish in-process ({db}), median of 5 × 200; ratio = stream ÷ "
                 f"(stream + hooks); of an 8-token completion's server CPU "
                 f"({completion_cpu * 1000:.1f} ms): {seconds / completion_cpu:.1%}",
             )
         )
     base_cpu = sum(cpu["without"])
-    for name, label in (("default", "accounted, no limits"), ("limited", "with limits")):
+    for name, label in _SIDES:
         # Inverted, so that like every row here 1.0 is "no cost" and 0.97 is 3% more.
         r = ratio(base_cpu, sum(cpu[name]))
         per_round = [ratio(b, a) for a, b in zip(cpu[name], cpu["without"], strict=True)]

@@ -224,8 +224,10 @@ class OpenAIServingChat:
     ) -> Response:
         try:
             await fan.wait_admitted(ADMISSION_WAIT_SECONDS)
-        except BaseException:
+        except BaseException as exc:
             fan.cancel()
+            if isinstance(exc, Exception):  # busy: the client may retry at once
+                await ticket.release()
             ticket.finish(fan)
             self.metrics.finished(True, "rejected", time.perf_counter() - started)
             raise

@@ -76,7 +76,9 @@ class LiveLeases:
     them) and the usage sink's thread (which renews them)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: `discard` also runs from a garbage-collection finalizer (server/quota.py),
+        # which may fire in a thread that is inside `snapshot` already.
+        self._lock = threading.RLock()
         self._ids: set[str] = set()
 
     def add(self, lease_id: str) -> None:
@@ -89,7 +91,10 @@ class LiveLeases:
 
     def snapshot(self) -> list[str]:
         with self._lock:
-            return list(self._ids)
+            # copy() allocates nothing the collector tracks while iterating, so a finalizer
+            # cannot change the set under it.
+            ids = self._ids.copy()
+        return list(ids)
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,7 @@ class _Cached:
     refreshing: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Ticket:
     """One admitted completion; `finish` is idempotent (a response has several ways to end)."""
 
@@ -223,6 +224,9 @@ class Quota:
         if lease is not None:
             ticket.lease = lease.id
             self.sink.leases.add(lease.id)
+            # A ticket dropped without `finish` (a response that never ran) stops renewing its
+            # lease, which then expires: a lost ticket cannot hold a share for ever.
+            weakref.finalize(ticket, self.sink.leases.discard, lease.id)
         return ticket
 
     def _check_blocked(self, owner: str, limits: KeyLimits, now: float) -> None:

@@ -6,6 +6,7 @@ closing the quota deletes what is still held."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,23 @@ def test_tickets_take_and_give_back_leases(db_url: str) -> None:
             second.finish(fan)  # a response has several ways to end
             await asyncio.gather(*quota._releasing)
             assert await _count(db) == 0 and len(quota.sink.leases) == 0
-            held = await quota.admit("capped", "m", 2)
-            assert held.lease is not None
+            both = await quota.admit("capped", "m", 2)  # n = 2 takes the whole cap
+            with pytest.raises(RateLimitExceeded):
+                await quota.admit("capped", "m", 1)
+            await both.release()
+            # A ticket lost without `finish` stops being renewed, so its lease expires.
+            lost = (await quota.admit("free", "m", 1), await quota.admit("capped", "m", 1))
+            held = await quota.admit("capped", "m", 1)
+            with pytest.raises(RateLimitExceeded):
+                await quota.admit("capped", "m", 1)
+            assert len(quota.sink.leases) == 2
+            del lost
+            gc.collect()
+            assert quota.sink.leases.snapshot() == [held.lease]
         finally:
             await quota.aclose()
-        # A ticket still running when the server stops: its lease goes with the last flush.
-        assert await _count(db) == 0
+        # A ticket still running when the server stops: its lease goes with the last flush (the
+        # lost one's row stays until it expires, and with it no admission counts it).
+        assert await _count(db) == 1
 
     run(db_url, go)

@@ -67,8 +67,11 @@ def renew(conn: Connection, ids: list[str], now: float) -> None:
 
 
 def prune_leases(conn: Connection, now: float) -> None:
-    """Drop the leases of replicas that died (expired ones no admission counts)."""
-    conn.execute(generation_leases.delete().where(generation_leases.c.expires_at <= now))
+    """Drop the leases of replicas that died. Only those expired a whole term ago: a live
+    replica renewing one that just expired (late by a stall) then never waits on a prune that
+    waits on it in turn."""
+    c = generation_leases.c
+    conn.execute(generation_leases.delete().where(c.expires_at <= now - LEASE_SECONDS))
 
 
 class LiveLeases:

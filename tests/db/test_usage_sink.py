@@ -64,3 +64,22 @@ def test_a_failed_write_keeps_its_numbers_for_the_next() -> None:
     assert sink._usage and sum(n[0] for n in sink._usage.values()) == 2
     sink._flush(up, final=False)
     assert len(batches) == 1 and not sink._usage and not sink._tokens
+
+
+def test_a_failed_renewal_is_tried_again_at_the_next_flush() -> None:
+    sink = UsageSink(Database("sqlite://"))  # never started: _flush is driven by hand
+    sink.leases.add("lease-1")
+    jobs: list[object] = []
+
+    def down(_job: object) -> None:
+        raise OSError("database down")
+
+    sink._flush(jobs.append, final=False)
+    assert jobs == []  # nothing to write and no renewal due yet
+    sink._renew_at = 0.0
+    sink._flush(down, final=False)
+    # Not RENEW_SECONDS later: the lease must not lapse because the database blinked.
+    sink._flush(jobs.append, final=False)
+    assert len(jobs) == 1
+    sink._flush(jobs.append, final=False)
+    assert len(jobs) == 1  # renewed: the next is due RENEW_SECONDS later

@@ -106,7 +106,8 @@ def _positive(value: str | None, option: str) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.isdigit() or int(text) <= 0:
+    # ASCII digits only: str.isdigit() is also true of '²' or '①', which int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         fail(f"{option} must be a whole number above zero, not {value!r}.", 2)
     if int(text) > 2**31 - 1:
         fail(f"{option} is at most {2**31 - 1}.", 2)

@@ -88,6 +88,9 @@ def test_limit_bad_values_and_unknown_key() -> None:
         ("--concurrent", "1.5"),
         ("--rpm", ""),
         ("--rpm", "99999999999"),
+        ("--tpm", "\u00b2"),  # isdigit() but not int(): was a traceback
+        ("--rpm", "\u2460"),
+        ("--concurrent", "\u0663"),  # an Arabic-Indic 3: not a number the CLI shows back
     ]:
         result = runner.invoke(app, ["keys", "limit", "eve", f"{option}={value}"])
         assert result.exit_code == 2, (option, value, result.stdout)

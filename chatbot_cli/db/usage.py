@@ -31,15 +31,16 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     text = value.strip()
     match = _SINCE.match(text)
-    if match:
-        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    # OverflowError: a date before year 1 ('999999w', or '0001-01-01T00:00+05:00' in UTC).
     try:
+        if match:
+            return now - int(match.group(1)) * _UNITS[match.group(2)]
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             f"since must be like 7d, 24h, 2w or an ISO date, not {text[:40]!r}.", param="since"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def write_batch(conn: Connection, usage: UsageBatch, tokens: TokenBatch) -> None:

@@ -111,6 +111,6 @@ def test_usage_report_and_bad_input() -> None:
     assert runner.invoke(app, ["keys", "usage", "fay"]).exit_code == 0
     missing = runner.invoke(app, ["keys", "usage", "nobody"])
     assert missing.exit_code == 5 and missing.stderr.strip() == "Error: No API key named 'nobody'."
-    for args in (["--since", "soon"], ["--by", "week"], ["--since", "-3d"]):
+    for args in (["--since", "soon"], ["--by", "week"], ["--since", "-3d"], ["--since", "999999w"]):
         bad = runner.invoke(app, ["keys", "usage", *args])
         assert bad.exit_code == 2 and len(bad.stderr.splitlines()) == 1, args

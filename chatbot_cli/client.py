@@ -19,6 +19,7 @@ from chatbot_cli.auth import bearer_headers
 from chatbot_cli.errors import (
     AuthenticationFailed,
     ChatbotError,
+    RetryLater,
     Unreachable,
     from_envelope,
     from_graphql_errors,
@@ -109,6 +110,17 @@ class Client:
             # /graphql answers transport-level 4xx with GraphQL errors, not the OpenAI envelope.
             raise from_graphql_errors(body["errors"], f"HTTP {response.status_code}")
         exc = from_envelope(response.status_code, body, retry_after=_retry_after(response))
+        if isinstance(exc, RetryLater) and not _says_when(exc.message):
+            # Our server says when in its message; a proxy or another server may say it only
+            # in Retry-After, and the CLI's one line must still say it (exit 6 either way).
+            wait = _retry_after(response)
+            hint = f"Try again in {wait} s." if wait else "Try again later."
+            raise type(exc)(
+                f"{exc.message.rstrip('.')}. {hint}",
+                retry_after=wait or exc.retry_after,
+                param=exc.param,
+                code=exc.code,
+            )
         if isinstance(exc, AuthenticationFailed):
             raise AuthenticationFailed(
                 f"{exc.message} The server rejected the API key: check CHATBOT_API_KEY or "
@@ -233,6 +245,11 @@ def _plain_http_ok(url: str) -> bool:
     With a proxy variable set, httpx decides (it also honours NO_PROXY)."""
     proxied = any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
     return url.startswith("http://") and not proxied
+
+
+def _says_when(message: str) -> bool:
+    lowered = message.lower()
+    return "try again" in lowered or "retry" in lowered
 
 
 def _retry_after(response: Response | None) -> int:

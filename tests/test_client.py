@@ -139,3 +139,28 @@ def test_a_429_is_not_retried_and_keeps_its_retry_after(scripted: Any) -> None:
         assert caught.value.code == "requests_per_minute"
         assert "Try again in 42 s" in caught.value.message
         assert scripted.answers == []  # one request: the CLI says when, it does not wait
+
+
+def test_a_429_or_503_says_when_to_retry_even_if_its_message_does_not(scripted: Any) -> None:
+    """A proxy or another OpenAI-compatible server may say when only in Retry-After; the CLI's
+    one line must still say it (issue 17), and a message that already says it is kept as is."""
+    from chatbot_cli.errors import Overloaded, RateLimitExceeded
+
+    for client in clients(scripted.url):
+        scripted.answers += [
+            (429, {"error": {"message": "Too Many Requests"}}, {"Retry-After": "17"}),
+            (429, "<html>429</html>", {}),
+            (503, {"error": {"message": "Busy. Try again later."}}, {"Retry-After": "3"}),
+        ]
+        with pytest.raises(RateLimitExceeded) as caught:
+            client.graphql("{ todos { id } }")
+        assert caught.value.message == "Too Many Requests. Try again in 17 s."
+        assert caught.value.retry_after == 17 and caught.value.exit_code == 6
+        with pytest.raises(RateLimitExceeded) as caught:
+            client.graphql("{ todos { id } }")
+        assert caught.value.message == "HTTP 429. Try again later."
+        client.max_retries = 0
+        with pytest.raises(Overloaded) as busy:
+            client.graphql("{ todos { id } }")
+        assert busy.value.message == "Busy. Try again later."
+        assert scripted.answers == []

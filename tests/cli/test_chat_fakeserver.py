@@ -222,8 +222,17 @@ def test_busy_server_gives_up_with_exit_6(fake: FakeServer) -> None:
     proc = run_chat(fake, "hello", "--no-stream")
     assert proc.returncode == 6
     assert proc.stdout == ""
-    assert proc.stderr == "Error: All slots busy.\n"
+    assert proc.stderr == "Error: All slots busy. Try again in 1 s.\n"
     assert len(fake.requests) == 3
+
+
+def test_a_429_is_one_line_saying_when_to_retry_exit_6(fake: FakeServer) -> None:
+    """Not retried: a key's limit will not lift within the CLI's retries (issue 17)."""
+    fake.responders.append(error_json(429, "Too Many Requests", {"Retry-After": "17"}))
+    proc = run_chat(fake, "hello")
+    assert proc.returncode == 6 and proc.stdout == ""
+    assert proc.stderr == "Error: Too Many Requests. Try again in 17 s.\n"
+    assert len(fake.requests) == 1
 
 
 def test_no_stream_prints_when_done(fake: FakeServer) -> None:

@@ -15,6 +15,7 @@ from chatbot_cli.server.protocol_stored import (
     StoredCompletionUpdate,
     StoredMessageList,
 )
+from chatbot_cli.server.quota import ratelimit_status
 from chatbot_cli.server.serving_stored import Page
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -26,7 +27,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(
     prefix="/v1/chat/completions",
-    dependencies=[Depends(require_owner)],
+    # A limited key's x-ratelimit headers go on every /v1 response (issue 17), these included.
+    dependencies=[Depends(require_owner), Depends(ratelimit_status)],
     tags=["stored completions"],
     responses=_ERRORS,
 )

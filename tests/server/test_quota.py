@@ -105,6 +105,12 @@ def test_over_the_rpm_limit_is_429_with_retry_after_and_headers(server: LiveServ
     assert models.headers["x-ratelimit-limit-requests"] == "2"
     assert "x-ratelimit-limit-requests" not in post(server, server.api_key).headers
 
+    # The stored completions routes are /v1 responses too.
+    stored = httpx.get(
+        server.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert stored.status_code == 200 and stored.headers["x-ratelimit-limit-requests"] == "2"
+
     chat = cli(server, "chat", "-m", "long", "hello", key=key)
     assert chat.returncode == 6 and chat.stdout == ""
     line = chat.stderr.strip()

@@ -79,12 +79,10 @@ _NAMES = tuple(c.name for c in COLUMNS)
 
 # COLUMNS with the times read as SQLite stores them (text): SQLAlchemy's result processing of a
 # thousand rows' times (its string parser, then UTCDateTime's, per value) cost more than reading
-# the rows; `records` converts them with UTCDateTime's own conversion instead. Same SQL.
+# the rows; `records` converts them as UTCDateTime does instead. Same SQL.
 TEXT_COLUMNS = tuple(
     type_coerce(c, String).label(c.name) if isinstance(c.type, UTCDateTime) else c for c in COLUMNS
 )
-# Its result conversion takes text (SQLite's) and never reads the dialect.
-_from_text = cast(Callable[[str, Any], datetime], UTCDateTime().process_result_value)
 
 
 def records(rows: list[Any]) -> list[TodoRecord]:
@@ -95,19 +93,47 @@ def records(rows: list[Any]) -> list[TodoRecord]:
         return [record(r) for r in rows]
     new = TodoRecord
     if type(rows[0][3]) is str:
-        when = _from_text
-        return [
-            new(i, title, bool(done), when(created, None), when(updated, None), owner,
-                None if due is None else when(due, None), int(prio), proj, notes,
-                tuple(tags.split()) if tags else (), uid)
-            for i, title, done, created, updated, owner, due, prio, proj, notes, tags, uid, *_
-            in rows
-        ]  # fmt: skip
+        return _records_of_text(rows)
     return [
         new(i, title, bool(done), created, updated, owner, due, int(prio), proj, notes,
             tuple(tags.split()) if tags else (), uid)
         for i, title, done, created, updated, owner, due, prio, proj, notes, tags, uid, *_ in rows
     ]  # fmt: skip
+
+
+def utc_of_text(text: str) -> datetime:
+    """UTCDateTime's conversion of a time SQLite stores as text. SQLAlchemy writes naive UTC as
+    `YYYY-MM-DD HH:MM:SS.ffffff`: for that shape, parsing it with the UTC offset appended gives
+    the same datetime, `UTC` object included, without `replace`'s keyword call (several times
+    the parse). A time that has an offset of its own cannot take a second one and fails to
+    parse; it and any other text take UTCDateTime's own conversion."""
+    try:
+        if len(text) == 26 and text[19] == "." and text[10] == " ":
+            return _parse(text + "+00:00")
+    except (TypeError, ValueError):
+        pass
+    return _from_text(text, None)
+
+
+_parse = datetime.fromisoformat
+# Its result conversion takes text (SQLite's) and never reads the dialect.
+_from_text = cast(Callable[[str, Any], datetime], UTCDateTime().process_result_value)
+
+
+def _records_of_text(rows: list[Any]) -> list[TodoRecord]:
+    """`records` of SQLite rows whose times are text. A todo never edited, whose two times are
+    the same text, gets the same (immutable) datetime twice, converted once."""
+    new, utc = TodoRecord, utc_of_text
+    page: list[TodoRecord] = []
+    append = page.append
+    for i, title, done, created, updated, owner, due, prio, proj, notes, tags, uid, *_ in rows:
+        made = utc(created)
+        append(
+            new(i, title, bool(done), made, made if updated == created else utc(updated), owner,
+                None if due is None else utc(due), int(prio), proj, notes,
+                tuple(tags.split()) if tags else (), uid)
+        )  # fmt: skip
+    return page
 
 
 def record(row: Any) -> TodoRecord:

@@ -287,6 +287,9 @@ def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
     """Every field of `source` the short way, or None if one of them needs graphql-core. The
     common cases of `_short_value` are written out here: this runs for every row of a page."""
     row: dict[str, Any] = {}
+    # A todo never edited holds one datetime object as both its times: formatted once.
+    last: Any = None
+    text = ""
     for response_name, _, attr, coerce, many in plan:
         value: Any = getattr(source, attr, None)  # type: ignore[arg-type]
         kind = type(value)
@@ -298,7 +301,9 @@ def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
             row[response_name] = value
             continue
         if kind is datetime and coerce is _ISOFORMAT:
-            row[response_name] = value.isoformat()
+            if value is not last:
+                last, text = value, value.isoformat()
+            row[response_name] = text
             continue
         value = _short_value(source, attr, coerce, many)  # type: ignore[arg-type]
         if value is _SLOW:

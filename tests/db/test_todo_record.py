@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import create_engine, insert, literal, select
 
-from chatbot_cli.db.models import Base, todos
-from chatbot_cli.db.todo_record import COLUMNS, TEXT_COLUMNS, record, records
+from chatbot_cli.db.models import Base, UTCDateTime, todos
+from chatbot_cli.db.todo_record import COLUMNS, TEXT_COLUMNS, record, records, utc_of_text
 
 
 def test_records_by_position_equal_records_by_name() -> None:
@@ -64,3 +64,36 @@ def test_records_of_text_columns_equal_sqlalchemys_own_conversion() -> None:
     assert records(text) == records(typed) == [record(r) for r in typed]
     assert all(r.created_at.tzinfo is UTC for r in records(text))
     assert records(text)[0].due is None
+
+
+def test_utc_of_text_is_utcdatetimes_conversion() -> None:
+    """The one-call parse of SQLAlchemy's shape gives UTCDateTime's datetime, and text of that
+    length with an offset, a `Z` or a bad field of its own is converted (or refused) as
+    UTCDateTime does it."""
+    convert = UTCDateTime().process_result_value
+    texts = [
+        "2026-11-30 16:19:43.518000",
+        "2026-11-30 16:19:43.000000",
+        "2026-11-30 10:00:00.1+0500",
+        "2026-11-30 10:00:00.12345Z",
+        "2026-11-30 10:00:00.1-05:0",
+        "2026-11-30 10:00:00.123+05",
+        "2026-13-30 10:00:00.000000",
+        "2026-11-30 10:00:00.12345.",
+        "2026-11-30T10:00:00.123456",
+        "2026-11-30 10:00:00+01:00",
+        "2026-11-30",
+    ]
+    for text in texts:
+        try:
+            expected: object = convert(text, None)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = utc_of_text(text)
+        except ValueError:
+            got = ValueError
+        assert got == expected, text
+        if isinstance(got, datetime):
+            assert isinstance(expected, datetime)
+            assert got.tzinfo is UTC and got.isoformat() == expected.isoformat(), text

@@ -93,6 +93,12 @@ class LlamaCppEngine:
     def stats(self) -> dict[str, int]:
         return self._gate.stats()
 
+    @property
+    def running(self) -> bool:
+        """Its llama.cpp server (and so its OpenMP threads) exists or is about to: not yet
+        closed, or closed but kept because a worker would not stop."""
+        return not self._closed or self._server is not None
+
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:

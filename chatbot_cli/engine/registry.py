@@ -9,6 +9,7 @@ they share lives in `base`, `gguf`, `models` and `scheduler`. The llama.cpp back
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatbot_cli.engine.base import Engine, ModelInfo
@@ -49,13 +50,12 @@ def build_engine(settings: Settings) -> Engine:
         return CTransformersEngine(settings)
     if settings.engine == "llamacpp":
         from chatbot_cli.engine.catalog import Catalog
-        from chatbot_cli.engine.llamacpp import LlamaCppEngine
         from chatbot_cli.engine.manager import ModelManager
 
         # Every local model by id, each its own llama.cpp server, loaded when first asked for.
         return ModelManager(
             Catalog(settings),
-            lambda info: LlamaCppEngine(settings, info),
+            local_first(settings),
             max_loaded=settings.max_loaded_models,
             ttl=settings.model_ttl,
             load_timeout=settings.model_load_timeout,
@@ -65,3 +65,20 @@ def build_engine(settings: Settings) -> Engine:
 
         return UpstreamEngine.from_settings(settings)
     raise ConfigError(f"Unknown engine '{settings.engine}'")
+
+
+def local_first(settings: Settings) -> Callable[[ModelInfo], Engine]:
+    """The manager's factory for llama.cpp models: a model loads in this process unless another
+    one is loaded here, and then in a worker process of its own (engine/worker.py says why)."""
+    from chatbot_cli.engine.llamacpp import LlamaCppEngine
+    from chatbot_cli.engine.worker import WorkerEngine
+
+    local: list[LlamaCppEngine] = []
+
+    def make(info: ModelInfo) -> Engine:
+        if any(engine.running for engine in local):
+            return WorkerEngine(settings, info)
+        local[:] = [LlamaCppEngine(settings, info)]
+        return local[0]
+
+    return make

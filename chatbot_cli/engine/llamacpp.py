@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
+from chatbot_cli.engine.openmp import import_xllamacpp
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.engine.sockdir import SOCK_PREFIX, sweep_stale
 from chatbot_cli.engine.sockdir import short_tmp as _short_tmp
@@ -116,7 +117,7 @@ class LlamaCppEngine:
                 pass
 
     def _load(self) -> None:
-        import xllamacpp as xlc
+        xlc = import_xllamacpp()
 
         s = self._settings
         try:

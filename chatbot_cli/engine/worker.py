@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
+from chatbot_cli.engine.openmp import spin_env
 from chatbot_cli.engine.scheduler import SlotGate
 from chatbot_cli.errors import ConfigError, EngineFailure
 
@@ -71,6 +72,7 @@ class WorkerEngine:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                env=spin_env(),
             )
         self._conn = conn = Connection(ours.detach())
         try:

@@ -18,6 +18,7 @@ from chatbot_cli.config import load_settings
 from chatbot_cli.engine.base import GenerationRequest
 from chatbot_cli.engine.llamacpp import LlamaCppEngine
 from chatbot_cli.engine.models import local_model
+from chatbot_cli.engine.openmp import VAR, spin_env
 from chatbot_cli.engine.registry import local_first
 from chatbot_cli.engine.worker import WorkerEngine
 from chatbot_cli.errors import ConfigError, ContextLengthExceeded, EngineFailure, Overloaded
@@ -45,6 +46,10 @@ def test_a_worker_streams_what_the_in_process_engine_streams(tiny_model: Path) -
             theirs = await collect(remote, max_tokens=8, temperature=0.0)
             ours = await collect(local, max_tokens=8, temperature=0.0)
             assert theirs == ours and theirs[-1].completion_tokens == 8
+            # The child loads libgomp with our spin count (engine/openmp.py).
+            assert remote._proc is not None
+            environ = Path(f"/proc/{remote._proc.pid}/environ").read_bytes().split(b"\0")
+            assert f"{VAR}={spin_env()[VAR]}".encode() in environ
             assert remote.stats() == {"busy_slots": 0, "queue_depth": 0, "slots": 2}
 
     asyncio.run(scenario())

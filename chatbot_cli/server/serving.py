@@ -150,7 +150,9 @@ class OpenAIServingChat:
         transform = None if reader is None else (lambda stream: read_calls(stream, reader()))
         # The stored turn's checks are the client's errors: made before a quota is taken.
         turn = await self.store.begin(body, owner) if body.store and self.store else None
-        ticket = await admit_request(self.quota, raw_request, body.model, body.n)
+        # Usage is the served model's: a request for the alias "default" counts under its id.
+        served = info.id if info else body.model
+        ticket = await admit_request(self.quota, raw_request, served, body.n)
         fan = FanOut(self.engine, body.model, generation_requests(body, plan), transform)
         if body.stream:
             return await self._stream(body, fan, started, ticket, turn)

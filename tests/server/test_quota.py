@@ -239,6 +239,14 @@ def test_every_completion_is_counted(server: LiveServer, tmp_path: Path) -> None
     assert text.returncode == 0 and "counted\t" in text.stdout
 
 
+def test_usage_of_the_default_alias_is_the_served_models(server: LiveServer) -> None:
+    key = new_key(server, "alias")
+    assert post(server, key, model="default").status_code == 200
+    usage(server, "alias", 1)
+    by_model = json.loads(cli(server, "keys", "usage", "alias", "--by", "model", "--json").stdout)
+    assert [(r["key"], r["model"]) for r in by_model] == [("alias", "long")]
+
+
 def _gql(server: LiveServer, key: str, query: str) -> dict[str, Any]:
     response = httpx.post(
         server.url + "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {key}"}

@@ -166,8 +166,11 @@ def admit(
     return verdict
 
 
-def _count(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
-    """The per-minute and per-day checks, and the count of an admitted request."""
+def measure(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
+    """What is left of each counted limit and which one refuses, counting nothing. Every
+    remaining count is computed before the refusal is chosen, so a refused request's headers
+    describe all the key's limits, and the refusal named is the one with the longest wait:
+    Retry-After is when a request can be admitted again."""
     second = int(now)
     day = second // DAY_SECONDS
     c = rate_counters.c
@@ -177,30 +180,43 @@ def _count(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdi
         .order_by(c.bucket)
     ).all()
     verdict = Verdict()
+    refusals: list[tuple[str, float]] = []
     if limits.rpm is not None:
         requests = [(r.bucket, r.requests) for r in rows]
         verdict.remaining_requests, verdict.reset_requests, wait = _per_minute(
             requests, limits.rpm, now
         )
         if wait is not None:
-            return _refuse(verdict, "requests_per_minute", wait)
-    day_tokens = None
+            refusals.append(("requests_per_minute", wait))
+    day_tokens = 0
     if limits.tokens_per_day is not None:
-        day_tokens = conn.execute(
+        counted = conn.execute(
             select(c.tokens).where(c.owner == owner, c.kind == "d", c.bucket == day)
         ).scalar()
-        day_tokens = int(day_tokens or 0)
+        day_tokens = int(counted or 0)
     if limits.tpm is not None:
         tokens = [(r.bucket, r.tokens) for r in rows]
         verdict.remaining_tokens, verdict.reset_tokens, wait = _per_minute(tokens, limits.tpm, now)
         if wait is not None:
-            return _refuse(verdict, "tokens_per_minute", wait)
-    elif limits.tokens_per_day is not None and day_tokens is not None:
+            refusals.append(("tokens_per_minute", wait))
+    elif limits.tokens_per_day is not None:
         # Without a per-minute token limit the token headers describe the daily one.
         verdict.remaining_tokens = max(0, limits.tokens_per_day - day_tokens)
         verdict.reset_tokens = (day + 1) * DAY_SECONDS - now
-    if limits.tokens_per_day is not None and (day_tokens or 0) >= limits.tokens_per_day:
-        return _refuse(verdict, "tokens_per_day", (day + 1) * DAY_SECONDS - now)
+    if limits.tokens_per_day is not None and day_tokens >= limits.tokens_per_day:
+        refusals.append(("tokens_per_day", (day + 1) * DAY_SECONDS - now))
+    if refusals:
+        return _refuse(verdict, *max(refusals, key=lambda r: r[1]))
+    return verdict
+
+
+def _count(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
+    """The per-minute and per-day checks, and the count of an admitted request."""
+    verdict = measure(conn, owner, limits, now)
+    if verdict.refused is not None:
+        return verdict
+    second = int(now)
+    day = second // DAY_SECONDS
     upsert_add(
         conn,
         rate_counters,

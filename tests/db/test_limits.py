@@ -96,6 +96,27 @@ def test_tokens_per_minute_and_per_day(db_url: str) -> None:
     run(db_url, go)
 
 
+def test_a_refusal_reports_every_limit_and_the_longest_wait(db_url: str) -> None:
+    """An rpm refusal still carries the token counts (the x-ratelimit-*-tokens headers), and
+    when several limits refuse, Retry-After is the wait of the one that frees last."""
+
+    async def go(db: Database) -> None:
+        await _with_key(db)
+        limits = KeyLimits(rpm=1, tpm=100)
+        assert (await db.write(lambda conn: admit(conn, "bob", limits, T0))).refused is None
+        v = await db.write(lambda conn: admit(conn, "bob", limits, T0 + 1))
+        assert v.refused == "requests_per_minute" and v.remaining_requests == 0
+        assert v.remaining_tokens == 100 and v.reset_tokens == 0.0
+        day = KeyLimits(rpm=1, tokens_per_day=10)
+        tokens = {("bob", "d", int(T0) // 86_400): 10}
+        await db.write(lambda conn: write_batch(conn, {}, tokens))
+        v = await db.write(lambda conn: admit(conn, "bob", day, T0 + 2))
+        assert v.refused == "tokens_per_day" and v.retry_after > WINDOW_SECONDS
+        assert v.remaining_requests == 0 and v.remaining_tokens == 0
+
+    run(db_url, go)
+
+
 def test_concurrent_admissions_never_pass_the_limit(db_url: str) -> None:
     """Fifty admissions at once through two `Database` objects (two replicas' pools): exactly
     the limit gets through."""

@@ -141,6 +141,18 @@ def test_token_limits_and_their_headers(server: LiveServer) -> None:
     assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
 
 
+def test_an_rpm_refusal_keeps_the_token_headers(server: LiveServer) -> None:
+    key = new_key(server, "both", "--rpm", "1", "--tpm", "100000")
+    assert post(server, key).status_code == 200
+    refused = post(server, key)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "requests_per_minute"
+    models = httpx.get(server.url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+    for response in (refused, models):
+        assert response.headers["x-ratelimit-limit-requests"] == "1"
+        assert response.headers["x-ratelimit-limit-tokens"] == "100000"
+        assert int(response.headers["x-ratelimit-remaining-tokens"]) > 0
+
+
 def test_limits_change_without_restart_and_clear(server: LiveServer) -> None:
     key = new_key(server, "later")
     assert "x-ratelimit-limit-requests" not in post(server, key).headers

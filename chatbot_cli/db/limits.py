@@ -210,6 +210,12 @@ def measure(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verd
     return verdict
 
 
+def peek(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
+    """`admit`'s verdict on the counted limits, counting nothing, taking no lease and locking
+    no row: the x-ratelimit headers of a key this replica has not admitted yet."""
+    return measure(conn, owner, limits, now) if limits.counted else Verdict()
+
+
 def _count(conn: Connection, owner: str, limits: KeyLimits, now: float) -> Verdict:
     """The per-minute and per-day checks, and the count of an admitted request."""
     verdict = measure(conn, owner, limits, now)

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from chatbot_cli.db.leases import LEASE_SECONDS, Lease, release
-from chatbot_cli.db.limits import NO_LIMITS, KeyLimits, Verdict, admit, read_limits, retry_seconds
+from chatbot_cli.db.limits import (
+    NO_LIMITS,
+    KeyLimits,
+    Verdict,
+    admit,
+    peek,
+    read_limits,
+    retry_seconds,
+)
 from chatbot_cli.db.models import DEFAULT_OWNER
 from chatbot_cli.db.session import Database
 from chatbot_cli.db.usage_sink import UsageSink
@@ -190,6 +198,26 @@ class Quota:
             return None
         return self._last_headers.get(owner)
 
+    async def current_headers(self, owner: str) -> dict[str, str] | None:
+        """`status_headers`, or for a key with counted limits this replica has not admitted
+        yet (since a restart, or it went to another replica), a read-only check's, cached like
+        the rest: issue 17 puts them on every /v1 response of a limited key."""
+        headers = self.status_headers(owner)
+        if headers is not None or owner == DEFAULT_OWNER:
+            return headers
+        try:
+            limits = await self.limits_for(owner)
+            if not limits.counted:
+                return None
+            now = time.time()
+            verdict = await self.database.read(lambda conn: peek(conn, owner, limits, now))
+        except Exception as exc:
+            # Headers are information: a database that cannot answer must not fail the route.
+            log.warning("x-ratelimit headers not computed for key '%s' (%s)", owner, exc)
+            return None
+        # An admission that finished meanwhile has the newer figures: keep them.
+        return self._last_headers.setdefault(owner, rate_headers(limits, verdict))
+
     async def admit(self, owner: str, model: str, weight: int) -> Ticket:
         """Check and count one completion of `weight` choices, or raise RateLimitExceeded."""
         limits = await self.limits_for(owner)
@@ -288,6 +316,6 @@ async def ratelimit_status(request: Request) -> None:
     quota: Quota | None = getattr(request.app.state, "quota", None)
     owner = getattr(request.state, "owner", DEFAULT_OWNER)
     if quota is not None and owner != DEFAULT_OWNER:
-        headers = quota.status_headers(owner)
+        headers = await quota.current_headers(owner)
         if headers:
             setattr(request.state, HEADERS_STATE, headers)

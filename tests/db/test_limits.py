@@ -13,6 +13,7 @@ from chatbot_cli.db.limits import (
     WINDOW_SECONDS,
     KeyLimits,
     admit,
+    peek,
     prune_counters,
     read_limits,
     set_limits,
@@ -113,6 +114,22 @@ def test_a_refusal_reports_every_limit_and_the_longest_wait(db_url: str) -> None
         v = await db.write(lambda conn: admit(conn, "bob", day, T0 + 2))
         assert v.refused == "tokens_per_day" and v.retry_after > WINDOW_SECONDS
         assert v.remaining_requests == 0 and v.remaining_tokens == 0
+
+    run(db_url, go)
+
+
+def test_peek_reports_without_counting(db_url: str) -> None:
+    async def go(db: Database) -> None:
+        await _with_key(db)
+        limits = KeyLimits(rpm=2, tokens_per_day=50, concurrent=1)
+        for _ in range(3):
+            v = await db.read(lambda conn: peek(conn, "bob", limits, T0))
+            assert (v.refused, v.remaining_requests, v.remaining_tokens) == (None, 2, 50)
+        # Nothing counted: two admissions still fit, and peek sees them.
+        for _ in range(2):
+            assert (await db.write(lambda conn: admit(conn, "bob", limits, T0))).refused is None
+        v = await db.read(lambda conn: peek(conn, "bob", limits, T0 + 1))
+        assert v.refused == "requests_per_minute" and v.remaining_requests == 0
 
     run(db_url, go)
 

@@ -153,6 +153,18 @@ def test_an_rpm_refusal_keeps_the_token_headers(server: LiveServer) -> None:
         assert int(response.headers["x-ratelimit-remaining-tokens"]) > 0
 
 
+def test_a_limited_key_has_headers_before_its_first_completion(server: LiveServer) -> None:
+    """As after a restart, or on a replica the key's completions never reached."""
+    key = new_key(server, "fresh", "--rpm", "5", "--tokens-per-day", "900")
+    for _ in range(2):  # the first is computed (counting nothing), the second cached
+        models = httpx.get(server.url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert models.status_code == 200
+        assert models.headers["x-ratelimit-limit-requests"] == "5"
+        assert models.headers["x-ratelimit-remaining-requests"] == "5"
+        assert models.headers["x-ratelimit-remaining-tokens"] == "900"
+    assert post(server, key).headers["x-ratelimit-remaining-requests"] == "4"
+
+
 def test_limits_change_without_restart_and_clear(server: LiveServer) -> None:
     key = new_key(server, "later")
     assert "x-ratelimit-limit-requests" not in post(server, key).headers

@@ -10,15 +10,18 @@ Errors: ConfigError (a bad id, exit 2), NotFound (an unknown id, exit 5).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatbot_cli.errors import ConfigError, NotFound
+from chatbot_cli.errors import ChatbotError, ConfigError, NotFound
 
 if TYPE_CHECKING:
     from chatbot_cli.config import Settings
@@ -89,6 +92,25 @@ class Store:
     def model_dir(self, model_id: str) -> Path:
         # ':' is not allowed in Windows file names.
         return self.root / check_id(model_id).replace(":", "--")
+
+    @contextmanager
+    def downloading(self, target: Path) -> Iterator[None]:
+        """Around a pull into `target`: a failure leaves no empty model directory behind, and a
+        full disk is one line naming the part file kept for the pull that resumes it (rather
+        than a bare errno)."""
+        try:
+            yield
+        except BaseException as exc:
+            with suppress(OSError):
+                target.rmdir()  # only an empty one
+            if not isinstance(exc, OSError) or exc.errno != errno.ENOSPC:
+                raise
+            parts = sorted(target.rglob("*.part")) if target.is_dir() else []
+            kept = f"the partial file {parts[0]} is kept" if parts else "nothing was kept"
+            raise ChatbotError(
+                f"No space left on the device holding {self.root}: {kept}; free some space "
+                "and run the same pull again to resume it"
+            ) from exc
 
     def entries(self) -> list[Entry]:
         path = self.root / MANIFEST

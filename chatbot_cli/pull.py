@@ -173,26 +173,28 @@ def pull(
     if ref.url is not None:
         quant = quant_of(ref.file or "")
         model_id = name or derive_id(ref.file or "model", quant)
-        target = store.model_dir(model_id)
-        digest = _fetch_url(ref.url, target / (ref.file or "model.gguf"), progress)
-        files, published = [ref.file or "model.gguf"], dict[str, str]()
-        if digest is not None:
-            known[files[0]] = digest
+        files, published, total = [ref.file or "model.gguf"], dict[str, str](), 0
     else:
         assert ref.repo is not None
         files, published, total = _list_repo(ref)
         quant = quant_of(files[0])
         model_id = name or derive_id(ref.file if ref.file else ref.repo.split("/")[1], quant)
-        target = store.model_dir(model_id)
-        _check_space(target, total)
-        _fetch_hub(ref.repo, files, target, progress)
+    target = store.model_dir(model_id)
     paths = [target / f for f in files]
-    try:
-        digests = _verify(paths, files, published, known)
-    except ChatbotError:
-        for path in paths:
-            path.unlink(missing_ok=True)
-        raise
+    with store.downloading(target):
+        if ref.url is not None:
+            digest = _fetch_url(ref.url, paths[0], progress)
+            if digest is not None:
+                known[files[0]] = digest
+        elif ref.repo is not None:
+            _check_space(target, total)
+            _fetch_hub(ref.repo, files, target, progress)
+        try:
+            digests = _verify(paths, files, published, known)
+        except ChatbotError:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            raise
     entry = Entry(
         id=model_id,
         source=reference,

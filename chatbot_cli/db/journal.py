@@ -48,16 +48,26 @@ def image(todo: TodoRecord) -> dict[str, Any]:
     }
 
 
+# What `json.dumps(data, separators=(",", ":"), ensure_ascii=False)` uses, built once: with any
+# non-default option json.dumps builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def entry(
-    owner: str, action: str, *, created: Iterable[int] = (), before: Iterable[TodoRecord] = ()
+    owner: str,
+    action: str,
+    *,
+    created: Iterable[int] = (),
+    before: Iterable[TodoRecord] = (),
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The values of one journal row."""
+    """The values of one journal row; `at` is the change's time (now when not given)."""
     data = {"ids": list(created), "rows": [image(t) for t in before]}
     return {
         "owner": owner,
         "action": action,
-        "created_at": utcnow(),
-        "before": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        "created_at": utcnow() if at is None else at,
+        "before": _ENCODER.encode(data),
     }
 
 

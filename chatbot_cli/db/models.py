@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -38,11 +39,15 @@ NAMING = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     """Now in UTC to the millisecond: the precision of a JavaScript Date, so a TypeScript program
-    on the same database (prisma/) reads exactly the timestamps written here."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+    on the same database (prisma/) reads exactly the timestamps written here. Whole milliseconds
+    since the epoch, added in integers: exact, and far cheaper than `datetime.replace` with a
+    keyword (every write takes a timestamp)."""
+    return _EPOCH + timedelta(0, 0, 0, time.time_ns() // 1_000_000)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -34,6 +34,8 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http.async_base_view import HTTPException
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -216,8 +218,25 @@ class TodoSchema(strawberry.Schema):
         errors[:] = [_with_code(e) for e in errors]
 
 
+class CachedNames(NameConverter):
+    """Strawberry converts every argument's name (snake_case to camelCase) again each time a
+    resolver with arguments runs: createTodo's six on every create. A name converts the same way
+    every time, so each conversion is kept."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_camel_case=True)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
+
+
 def create_schema() -> strawberry.Schema:
     return TodoSchema(
+        config=StrawberryConfig(name_converter=CachedNames()),
         query=merge_types("Query", (Query, ConversationQuery)),
         mutation=merge_types("Mutation", (Mutation, ConversationMutation)),
         execution_context_class=LeafFieldsExecutionContext,

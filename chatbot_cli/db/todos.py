@@ -4,7 +4,7 @@
 Each write is one short transaction: a mutation costs a few statements and one commit. Update and
 delete return the row with RETURNING; a title-only create needs no RETURNING (every column but the
 id is known before the write), and on SQLite it runs SQLAlchemy's compiled inserts of the todo and
-its journal row on the driver's cursor (`_DriverInsert`). Reading lives in db/todo_query.py and
+its journal row on the driver's cursor (db/driver_insert.py). Reading lives in db/todo_query.py and
 the record and its rules in db/todo_record.py; both are re-exported here, where callers have always
 found them.
 """
@@ -12,17 +12,16 @@ found them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Table, delete, insert, select, update
-from sqlalchemy.types import TypeEngine
+from sqlalchemy import Connection, delete, insert, select, update
 
 from chatbot_cli.db import journal
-from chatbot_cli.db.models import UTCDateTime, todo_journal, todo_tags, todos, utcnow
+from chatbot_cli.db.driver_insert import driver_insert
+from chatbot_cli.db.models import todo_journal, todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
 from chatbot_cli.db.todo_query import get_todo, list_todos
 from chatbot_cli.db.todo_record import (
@@ -74,112 +73,16 @@ _VALUE_KEYS = ("title", "completed", "created_at", "updated_at", "owner", "prior
 _JOURNAL_KEYS = ("owner", "action", "created_at", "before")
 
 
-@dataclass(frozen=True, slots=True)
-class _DriverInsert:
-    """An insert compiled once for one dialect and table, with its columns' own bind processors,
-    to run on the driver's cursor: on SQLite's single writer, SQLAlchemy's per-execution work
-    (execution context, parameter processing, result set) was a large share of a create's cost.
-    The SQL and the stored values are SQLAlchemy's own: relying on how it compiles and binds is why
-    SQLAlchemy is pinned below its next major, and tests/db/test_driver_insert.py fails if that
-    changes."""
-
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        # A list, not a generator: resuming a generator per column cost more than the binding.
-        return tuple(
-            [
-                values[k] if p is None else p(values[k])
-                for k, p in zip(self.keys, self.processors, strict=True)
-            ]
-        )
-
-
-_driver_inserts: WeakKeyDictionary[Dialect, dict[str, _DriverInsert]] = WeakKeyDictionary()
-# The dialect looked up last and its inserts: a server has one, and a weak mapping's lookup (a
-# weak reference built per call) cost more than the rest of finding the statement.
-_last_dialect: list[tuple[Dialect | None, dict[str, _DriverInsert]]] = [(None, {})]
-
-
-def _driver_insert(dialect: Dialect, table: Table, value_keys: tuple[str, ...]) -> _DriverInsert:
-    seen, per_table = _last_dialect[0]
-    if seen is not dialect:
-        per_table = _driver_inserts.setdefault(dialect, {})
-        _last_dialect[0] = (dialect, per_table)
-    found = per_table.get(table.name)
-    if found is None:
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(value_keys))
-        keys = tuple(compiled.positiontup or ())
-        found = _DriverInsert(
-            str(compiled), keys, tuple(_processor(table.c[k].type, dialect) for k in keys)
-        )
-        per_table[table.name] = found
-    return found
-
-
-def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    # The dialect's own implementation (SQLite's DATETIME writes microseconds even when zero),
-    # under our TypeDecorator's conversion: what SQLAlchemy runs for a Core insert.
-    process = type_.dialect_impl(dialect).bind_processor(dialect)
-    if isinstance(type_, UTCDateTime) and process is not None:
-        return _sqlite_stamp(process)
-    return process
-
-
-# Instants SQLAlchemy's processor must store exactly as `_sqlite_stamp` does: naive and aware,
-# whole seconds and not, another zone, a small year.
-_STAMP_CHECKS = (
-    datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
-    datetime(2026, 6, 1, 1, 2, 3, 4, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
-    datetime(999, 1, 1, 0, 0, 0, 7),
-)
-
-
-# The last instant `_sqlite_stamp` stored and its text, shared by every time column, as one
-# tuple (swapped whole, so a thread never reads one instant's text with another's instant): a
-# create binds the same instant three times, in two statements.
-_LAST_STAMP: list[tuple[Any, str]] = [(object(), "")]
-
-
-def _sqlite_stamp(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """UTCDateTime's bind processing on SQLite (to UTC, zone dropped, DATETIME's text with six
-    fraction digits) as one `isoformat`: SQLAlchemy's chain (two `datetime.replace` calls and a
-    %-format of a seven-key dict) was the largest part of binding a create's values. Taken only
-    when it gives SQLAlchemy's own text for every `_STAMP_CHECKS` instant; anything but a
-    datetime goes to SQLAlchemy's processor."""
-
-    last = _LAST_STAMP
-
-    def stamp(value: Any) -> Any:
-        seen, text = last[0]
-        if value is seen:
-            return text
-        if type(value) is not datetime:
-            return process(value)
-        utc = value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
-        # 26 characters: four-digit year to microseconds, without the "+00:00" of UTC.
-        text = utc.isoformat(" ", "microseconds")[:26]
-        last[0] = (value, text)
-        return text
-
-    if all(stamp(when) == process(when) for when in _STAMP_CHECKS):
-        return stamp
-    return process
-
-
 def _insert_todo(conn: Connection, values: dict[str, Any], owner: str) -> int:
     """The title-only create, and its journal row."""
     driver = conn.connection.driver_connection
     if conn.dialect.driver == "pysqlite" and isinstance(driver, sqlite3.Connection):
-        stmt = _driver_insert(conn.dialect, todos, _VALUE_KEYS)
+        stmt = driver_insert(conn.dialect, todos, _VALUE_KEYS)
         # Inside the transaction the writer opened on this connection: it commits or rolls back.
         new_id = int(driver.execute(stmt.sql, stmt.params(values)).lastrowid or 0)
         # The create's own instant: bound once more as the same object, so its text is reused.
         entry = journal.entry(owner, "add", created=(new_id,), at=values["created_at"])
-        stmt = _driver_insert(conn.dialect, todo_journal, _JOURNAL_KEYS)
+        stmt = driver_insert(conn.dialect, todo_journal, _JOURNAL_KEYS)
         journal.prune(conn, owner, int(driver.execute(stmt.sql, stmt.params(entry)).lastrowid or 0))
         return new_id
     key = conn.execute(_INSERT, values).inserted_primary_key

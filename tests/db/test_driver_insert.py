@@ -1,4 +1,4 @@
-"""The guard for db/todos.py's SQLite insert on the driver's cursor.
+"""The guard for db/driver_insert.py: db/todos.py's SQLite insert on the driver's cursor.
 
 It skips SQLAlchemy's execution path and relies on how SQLAlchemy compiles and binds a Core insert
 (`compiled.positiontup`, the types' bind processors, the pysqlite dialect's name, the pooled
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 
-from chatbot_cli.db import models, todos
+from chatbot_cli.db import driver_insert, models, todos
 from chatbot_cli.db.models import Base
 
 VALUES = {
@@ -51,7 +51,7 @@ def test_driver_insert_sends_what_sqlalchemy_sends(tmp_path: Path) -> None:
             assert new_id == 2
     finally:
         engine.dispose()
-    stmt = todos._driver_insert(engine.dialect, models.todos, todos._VALUE_KEYS)
+    stmt = driver_insert.driver_insert(engine.dialect, models.todos, todos._VALUE_KEYS)
     assert (stmt.sql, stmt.params(VALUES)) == sent[0]
 
 
@@ -72,7 +72,7 @@ def test_time_columns_store_what_sqlalchemy_stores(tmp_path: Path) -> None:
             datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
         ),
     ]
-    stmt = todos._driver_insert(engine.dialect, models.todos, todos._VALUE_KEYS)
+    stmt = driver_insert.driver_insert(engine.dialect, models.todos, todos._VALUE_KEYS)
     try:
         with engine.begin() as conn:
             for created, updated in instants:
@@ -81,7 +81,7 @@ def test_time_columns_store_what_sqlalchemy_stores(tmp_path: Path) -> None:
                 assert stmt.params(values) == sent[-1]
     finally:
         engine.dispose()
-    process = todos._processor(models.todos.c.due.type, engine.dialect)
+    process = driver_insert._processor(models.todos.c.due.type, engine.dialect)
     assert process is not None
     assert process(None) is None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,12 @@ import pytest
 from tests.live import LiveServer
 
 pytest_plugins = ["tests.watchdog"]
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec, so the CLI processes the Ctrl-C tests interrupt would
+# never see it; a handler, unlike SIG_IGN, is reset to the default by exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from chatbot_cli.engine.handover import Pace
 
 
 @dataclass(slots=True)
@@ -25,6 +28,10 @@ class GenerationRequest:
     frequency_penalty: float | None = None
     # Passed through untouched to backends that understand them (e.g. response_format).
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the consumer takes chunks next: a backend that hands them over from a thread need
+    # not wake the loop for them earlier (engine/handover.py). Not a generation parameter;
+    # backends may ignore it.
+    pace: Pace | None = field(default=None, compare=False, repr=False)
 
     def openai_body(self) -> dict[str, Any]:
         """The request as an OpenAI-style streaming body (no `model`): what both llama.cpp's

@@ -2,9 +2,10 @@
 `settings.parallel` slots) and we call it directly, never over HTTP.
 
 Each generation runs the blocking `handle_chat_completions` on its own worker thread (the GIL is
-released while llama.cpp computes). Its callback hands every chunk to the event loop with
-`call_soon_threadsafe` and returns the job's cancel flag, which llama.cpp checks after each token:
-setting the flag stops the generation and frees the slot at once.
+released while llama.cpp computes). Its callback hands every chunk to the event loop through a
+`Handover` (which wakes the loop only when the stream's reader wants the chunks: engine/handover.py)
+and returns the job's cancel flag, which llama.cpp checks after each token: setting the flag stops
+the generation and frees the slot at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
+from chatbot_cli.engine.handover import Handover
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.openmp import import_xllamacpp
 from chatbot_cli.engine.scheduler import SlotGate
@@ -234,7 +236,7 @@ class LlamaCppEngine:
         body = self._neutralizer.body(request.openai_body())
         granted = await self._gate.acquire()
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue = Handover(loop, request.pace)
         job = _Job()
         job.thread = threading.Thread(
             target=self._work, args=(job, body, loop, queue, granted), name="chatbot-gen"
@@ -253,23 +255,24 @@ class LlamaCppEngine:
         finally:
             # Reached on normal end, aclose(), task cancellation and errors alike.
             job.cancelled = True
+            queue.close()
 
     def _work(
         self,
         job: _Job,
         body: dict[str, Any],
         loop: asyncio.AbstractEventLoop,
-        queue: asyncio.Queue[Any],
+        queue: Handover,
         granted: float,
     ) -> None:
-        put = queue.put_nowait
+        put = queue.put
         call = loop.call_soon_threadsafe
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
             if job.cancelled:
                 return True
             try:
-                call(put, chunk)
+                put(chunk)
             except RuntimeError:  # the event loop is gone: nobody is listening any more
                 job.cancelled = True
             return job.cancelled
@@ -292,14 +295,14 @@ class LlamaCppEngine:
             with self._jobs_lock:
                 self._jobs.discard(job)
 
-    def _finish(self, job: _Job, granted: float, queue: asyncio.Queue[Any], result: Any) -> None:
+    def _finish(self, job: _Job, granted: float, queue: Handover, result: Any) -> None:
         with self._jobs_lock:
             self._jobs.discard(job)
         self._gate.release(granted)
-        queue.put_nowait(_Done(result))
+        queue.put_now(_Done(result))
 
 
-async def _read_chunks(queue: asyncio.Queue[Any], closed: Any) -> AsyncIterator[Chunk]:
+async def _read_chunks(queue: Handover, closed: Any) -> AsyncIterator[Chunk]:
     """Turn llama.cpp's OpenAI-style chunk dicts into Chunks. Errors reported before any text
     raise the matching 4xx error; after text has been sent they are EngineFailure."""
     started = False

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 
 from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest
+from chatbot_cli.engine.handover import Pace
 from chatbot_cli.errors import ChatbotError, EngineFailure
 from chatbot_cli.toolcalls import merge_tool_call_deltas
 
@@ -48,6 +49,8 @@ class Channel:
         self._waiter: asyncio.Future[None] | None = None
         self._not_before = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        # Tells the engines' thread hand-overs when the reader is parked until a deadline.
+        self.pace = Pace()
 
     def put(self, item: Item, urgent: bool = False) -> None:
         self._items.append(item)
@@ -70,12 +73,15 @@ class Channel:
         if not self._items or not (self._urgent or self._loop.time() >= not_before):
             self._not_before = not_before
             self._waiter = self._loop.create_future()
+            if not_before > self._loop.time():
+                self.pace.hold(not_before)
             if self._items:
                 self._timer = self._loop.call_at(not_before, self._wake)
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+                self.pace.release()
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
@@ -105,6 +111,8 @@ class FanOut:
     ) -> None:
         """`transform`, given, wraps each choice's engine stream (constrained tool calls)."""
         self.channel = Channel()
+        for request in requests:
+            request.pace = self.channel.pace
         self.states = [_ChoiceState() for _ in requests]
         self.early_errors: dict[int, ChatbotError] = {}
         self._started = [asyncio.Event() for _ in requests]

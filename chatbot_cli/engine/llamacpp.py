@@ -248,6 +248,7 @@ class LlamaCppEngine:
             job.thread.start()
         except BaseException:
             self._finish(job, granted, queue, None)
+            queue.close()
             raise
         try:
             async for chunk in _read_chunks(queue, lambda: self._closed):

@@ -100,13 +100,18 @@ async def _round(server: LiveServer, streams: int, tokens: int, first: int, deco
 
 async def run(args: argparse.Namespace) -> None:
     model = embedded_model_path()
+    trees = [(name, Path(tree).resolve()) for name, tree in (s.split("=", 1) for s in args.trees)]
+    # `python -m` puts the working directory first on a server's path, before PYTHONPATH: from
+    # a checkout's root every server would run that checkout's code.
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.chdir(work)
     servers: dict[str, LiveServer] = {}
     try:
-        for spec in args.trees:
-            name, tree = spec.split("=", 1)
-            home = Path(args.work) / name
+        for name, tree in trees:
+            home = work / name
             home.mkdir(parents=True, exist_ok=True)
-            path = [str(Path(tree).resolve())]
+            path = [str(tree)]
             if not args.real:
                 path.append(str(ROOT / "bench"))  # bench/paced.py as the top-level `paced`
             servers[name] = LiveServer(

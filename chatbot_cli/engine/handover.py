@@ -10,7 +10,8 @@ deadline hands the whole batch to the reader.
 
 Reader side (the loop): `get` returns at once while something is queued and parks otherwise.
 Writer side (the worker thread): `put` queues and wakes the parked reader unless the pace holds
-it (its timer will); `urgent` items (the end of the generation) always wake it.
+it (its timer will). The end of the generation, queued on the loop with `put_now`, always wakes
+it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Handover:
 
     # --- worker thread ---------------------------------------------------------------------
 
-    def put(self, item: Any, urgent: bool = False) -> None:
+    def put(self, item: Any) -> None:
         """Raises RuntimeError if the loop is closed (nobody is reading any more)."""
         self._items.append(item)
         # Appended before the waiter is read, and the reader sets its waiter before its last
@@ -86,7 +87,7 @@ class Handover:
         # The pace's `until` is set before its timers are armed, in one step of the loop: a
         # hold seen here always has a timer on its way. The loop's clock is the monotonic one
         # (uvloop's in whole milliseconds).
-        if not urgent and self._pace is not None and self._pace.until > time.monotonic():
+        if self._pace is not None and self._pace.until > time.monotonic():
             return
         self._waking = True
         self._loop.call_soon_threadsafe(self._wake)

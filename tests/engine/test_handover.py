@@ -1,5 +1,5 @@
 """The worker-thread → event-loop hand-over: nothing lost or reordered, the loop woken at once
-unless the reader's pace holds it, held items delivered by the pace's deadline or an urgent item,
+unless the reader's pace holds it, held items delivered by the pace's deadline or the end,
 and a fan-out channel that parks until a deadline telling its engines so."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def test_held_items_wait_for_the_deadline() -> None:
     handover.close()
 
 
-async def test_an_urgent_item_is_not_held() -> None:
+async def test_the_end_put_on_the_loop_is_not_held() -> None:
     loop = asyncio.get_running_loop()
     pace = Pace()
     handover = Handover(loop, pace)
@@ -78,7 +78,7 @@ async def test_an_urgent_item_is_not_held() -> None:
     _from_thread(handover.put, "a").join()
     await asyncio.sleep(0.05)
     assert not reader.done()  # held: nothing woke the reader
-    _from_thread(handover.put, "end", True).join()
+    loop.call_soon(handover.put_now, "end")
     assert await asyncio.wait_for(reader, 10) == "a"
     assert await handover.get() == "end"
     assert loop.time() - start < 10

@@ -130,7 +130,8 @@ async def run(args: argparse.Namespace) -> None:
             for name, server in order if r % 2 == 0 else order[::-1]:
                 res = await _round(server, args.streams, args.tokens, r * args.streams, decode)
                 results[name].append(res)
-                print(f"round {r} {name}: " + "  ".join(f"{k} {res[k]:.2f}" for k in GROUPS))
+                cells = "  ".join(f"{k} {res[k]:.2f}" for k in GROUPS)
+                print(f"round {r} {name}: {cells}", flush=True)
     finally:
         for server in servers.values():
             server.stop()

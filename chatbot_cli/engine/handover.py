@@ -52,12 +52,13 @@ class Pace:
 
 
 class Handover:
-    __slots__ = ("_items", "_loop", "_pace", "_timer", "_waiter", "_waking")
+    __slots__ = ("_items", "_loop", "_pace", "_ready", "_timer", "_waiter", "_waking")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pace: Pace | None = None) -> None:
         self._loop = loop
         self._pace = pace
         self._items: deque[Any] = deque()
+        self._ready = 0  # items the reader may take before it lets the loop run again
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         # Set on the worker thread, cleared on the loop: a wake is already on its way.
@@ -115,7 +116,18 @@ class Handover:
             waiter.set_result(None)
 
     async def get(self) -> Any:
+        if not self._ready:
+            await self._refill()
+        self._ready -= 1
+        return self._items.popleft()
+
+    async def _refill(self) -> None:
+        """Wait for items, then allow taking as many as are queued now. The worker appends
+        while the reader reads: without the count a fast generation could keep one task step
+        of the reader going, and the loop (a client's disconnect, other streams) waiting."""
         items = self._items
+        if items:
+            await asyncio.sleep(0)  # queued during the last batch: let the loop run first
         while not items:
             waiter = self._waiter = self._loop.create_future()
             try:
@@ -123,4 +135,4 @@ class Handover:
                     await waiter
             finally:
                 self._waiter = None
-        return items.popleft()
+        self._ready = len(items)

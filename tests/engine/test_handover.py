@@ -118,3 +118,18 @@ async def test_a_channel_parked_until_a_deadline_holds_its_pace() -> None:
     assert channel.pace.until == 0.0  # a take without a deadline holds nothing
     channel.put((0, "b"))
     assert await take == [(0, "b")]
+
+
+async def test_a_reader_kept_busy_by_a_fast_writer_lets_the_loop_run() -> None:
+    loop = asyncio.get_running_loop()
+    handover = Handover(loop)
+    for i in range(10):
+        handover.put(i)
+    ran: list[bool] = []
+    loop.call_soon(ran.append, True)
+    read = 0
+    while read < 1000 and not ran:
+        await handover.get()
+        handover.put(read)  # as a worker appending while the reader reads
+        read += 1
+    assert ran and read < 1000

@@ -1,10 +1,10 @@
 """SQLite's single writer, with group commit.
 
 SQLite lets one connection write at a time. Writes requested during one turn of the event loop
-are run together, on one connection, in one transaction with one commit, right there on the
-loop: a small write is tens of microseconds of SQLite and SQLAlchemy, all of it under the GIL
-either way, and handing it to a thread cost far more (under load each hop waited for the GIL on
-both sides; figures in docs/design.md, "Database").
+and the next are run together, on one connection, in one transaction with one commit, right
+there on the loop: a small write is tens of microseconds of SQLite and SQLAlchemy, all of it
+under the GIL either way, and handing it to a thread cost far more (under load each hop waited
+for the GIL on both sides; figures in docs/design.md, "Database").
 
 That connection never waits for the file lock (busy_timeout 0) and never checkpoints the WAL
 itself, so the loop is never stuck behind another process or an fsync. When another process
@@ -76,7 +76,9 @@ class GroupWriter:
         else:
             self._pending.append(job)
             if len(self._pending) == 1:
-                loop.call_soon(self._flush, loop)
+                # A turn later: requests read in the next turn's poll reach their write by then
+                # and share the commit, so a commit carries most of a busy loop's writes.
+                loop.call_soon(loop.call_soon, self._flush, loop)
         return await job.future  # type: ignore[no-any-return]
 
     async def write_in_thread(self, fn: Callable[[Connection], T]) -> T:

@@ -33,6 +33,24 @@ def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
     assert 1 <= commits < 20  # the 20 writes of one loop turn went out in a few commits
 
 
+def test_a_write_of_the_next_loop_turn_joins_the_commit(tmp_path: Path) -> None:
+    # Under load the next turn's poll reads more requests: their writes should share the commit.
+    async def scenario(db: Database) -> tuple[list[int], int]:
+        assert db._sync is not None
+        await todos.create_todo(db, "me", "warm-up")  # opens the writer's connection
+        commits: list[int] = []
+        event.listen(db._sync, "commit", lambda _conn: commits.append(1))
+        first = asyncio.ensure_future(todos.create_todo(db, "me", "first"))
+        await asyncio.sleep(0)  # the first write is asked for in this turn
+        await asyncio.sleep(0)  # the loop's next turn
+        second = await todos.create_todo(db, "me", "second")
+        return [(await first).id, second.id], len(commits)
+
+    ids, commits = run(_url(tmp_path), scenario)
+    assert ids == [2, 3]
+    assert commits == 1
+
+
 def test_a_failing_write_fails_alone(tmp_path: Path) -> None:
     def bad(conn: Connection) -> None:
         conn.execute(text("INSERT INTO api_keys (name) VALUES (NULL)"))  # NOT NULL violated

@@ -14,9 +14,9 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
+from chatbot_cli.engine.base import Chunk, GenerationRequest
 from chatbot_cli.engine.models import find_model, local_model
-from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.scheduler import GatedEngine, SlotGate
 from chatbot_cli.engine.special_tokens import Neutralizer, read_vocabulary, special_texts
 from chatbot_cli.errors import ConfigError, ContextLengthExceeded, EngineFailure
 
@@ -53,7 +53,7 @@ def render_prompt(
     return rendered + "<|im_start|>assistant\n"
 
 
-class CTransformersEngine:
+class CTransformersEngine(GatedEngine):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._model, file = local_model(settings)
@@ -70,13 +70,6 @@ class CTransformersEngine:
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
-
-    @property
-    def models(self) -> list[ModelInfo]:
-        return [self._model]
-
-    def stats(self) -> dict[str, int]:
-        return self._gate.stats()
 
     async def start(self) -> None:
         try:

@@ -27,7 +27,7 @@ from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.handover import Handover
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.openmp import import_xllamacpp
-from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.scheduler import GatedEngine, SlotGate
 from chatbot_cli.engine.sockdir import SOCK_PREFIX, sweep_stale
 from chatbot_cli.engine.sockdir import short_tmp as _short_tmp
 from chatbot_cli.engine.special_tokens import Neutralizer
@@ -68,7 +68,7 @@ class _Done:
         self.result = result
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(GatedEngine):
     def __init__(self, settings: Settings, model: ModelInfo) -> None:
         self._settings = settings
         self._model = model
@@ -88,13 +88,6 @@ class LlamaCppEngine:
 
         self._atexit = at_exit
         atexit.register(at_exit)
-
-    @property
-    def models(self) -> list[ModelInfo]:
-        return [self._model]
-
-    def stats(self) -> dict[str, int]:
-        return self._gate.stats()
 
     @property
     def running(self) -> bool:
@@ -191,13 +184,6 @@ class LlamaCppEngine:
             del server
             self._remove_sock_dir()
             raise EngineFailure(CLOSED_WHILE_LOADING)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._gate.cancel_waiters(EngineFailure("The server is shutting down"))
-        await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
         """Stop every generation, wait for the workers, then drop the server. Safe to repeat;

@@ -12,8 +12,12 @@ import contextlib
 import math
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
-from chatbot_cli.errors import Overloaded
+from chatbot_cli.errors import EngineFailure, Overloaded
+
+if TYPE_CHECKING:
+    from chatbot_cli.engine.base import ModelInfo
 
 
 class SlotGate:
@@ -82,3 +86,30 @@ class SlotGate:
 
     def stats(self) -> dict[str, int]:
         return {"busy_slots": self.busy, "queue_depth": self.queue_depth, "slots": self.slots}
+
+
+class GatedEngine:
+    """What every in-process backend of one model shares: its model card, its gate's figures,
+    and a close that refuses the waiters at once and then stops generating off the loop
+    (`_shutdown`, which each backend defines, blocks on threads or a child process)."""
+
+    _model: ModelInfo
+    _gate: SlotGate
+    _closed: bool
+
+    @property
+    def models(self) -> list[ModelInfo]:
+        return [self._model]
+
+    def stats(self) -> dict[str, int]:
+        return self._gate.stats()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._gate.cancel_waiters(EngineFailure("The server is shutting down"))
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        raise NotImplementedError

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.openmp import spin_env
-from chatbot_cli.engine.scheduler import SlotGate
+from chatbot_cli.engine.scheduler import GatedEngine, SlotGate
 from chatbot_cli.errors import ConfigError, EngineFailure
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ CLOSED_WHILE_LOADING = "The engine was closed while its model loaded"
 _Stream = tuple[asyncio.Queue[Any], float]
 
 
-class WorkerEngine:
+class WorkerEngine(GatedEngine):
     def __init__(self, settings: Settings, model: ModelInfo) -> None:
         self._settings = settings
         self._model = model
@@ -52,13 +52,6 @@ class WorkerEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._dead = False
-
-    @property
-    def models(self) -> list[ModelInfo]:
-        return [self._model]
-
-    def stats(self) -> dict[str, int]:
-        return self._gate.stats()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -97,13 +90,6 @@ class WorkerEngine:
                 f"Could not load model {self._model.path}: its worker process ended ({code})"
             )
         raise reply[1]
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._gate.cancel_waiters(EngineFailure("The server is shutting down"))
-        await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
         """Ask the child to stop (it ends its generations and frees its model), wait, and kill it

@@ -13,31 +13,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from chatbot_cli.db.leases import LEASE_SECONDS
 from tests.live import LiveServer
+from tests.server.test_quota import body, post
 from tests.tinymodel import write_tiny_model
 
 pytestmark = pytest.mark.e2e
 
 LONG = 8000  # tokens: a stream that runs until the test stops reading it
-
-
-def body(**kw: Any) -> dict[str, Any]:
-    return {"model": "long", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, **kw}
-
-
-def post(server: LiveServer, key: str, **kw: Any) -> httpx.Response:
-    return httpx.post(
-        server.url + "/v1/chat/completions",
-        json=body(**kw),
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=60,
-    )
 
 
 class Holder:

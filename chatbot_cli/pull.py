@@ -12,7 +12,6 @@ mode, exit 3), ChatbotError (a download or check failure, exit 1).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chatbot_cli._download import FileHasher, Interrupted, receive, sha256_file
 from chatbot_cli.errors import (
     AuthenticationFailed,
     ChatbotError,
@@ -318,57 +318,29 @@ def _fetch_url(url: str, dest: Path, progress: Progress | None) -> str | None:
                 if total:
                     _check_space(dest.parent, total - have)
                 advance = progress(dest.name, total, have) if progress else None
-                hasher = _Hasher(part, have)
+                hasher = FileHasher(part if have else _empty(part))
+                done = have
+
+                def moved(n: int) -> None:
+                    nonlocal done
+                    done += n
+                    hasher.written(done)
+                    if advance:
+                        advance(n)
+
                 try:
-                    with part.open("ab" if have else "wb") as fh:
-                        for chunk in resp.iter_bytes():
-                            fh.write(chunk)
-                            hasher.update(chunk)
-                            if advance:
-                                advance(len(chunk))
+                    # Not "ab": splice(2) refuses a file opened for appending.
+                    with part.open("r+b" if have else "wb", buffering=0) as fh:
+                        fh.seek(have)
+                        receive(resp, fh, total - have if total else None, moved)
                 finally:
                     digest = hasher.hexdigest()
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, Interrupted) as exc:
         raise Unreachable(
             f"Download of {url} interrupted: {exc} (run the pull again to resume)"
         ) from exc
     part.replace(dest)
     return digest
-
-
-class _Hasher:
-    """sha256 of a download, computed on another thread while it arrives: hashlib releases the
-    GIL, so hashing overlaps the network instead of being a second pass over the file after it.
-    The first `have` bytes already in `part` (a resumed download) are hashed first."""
-
-    def __init__(self, part: Path, have: int) -> None:
-        import queue
-        import threading
-
-        self._h = hashlib.sha256()
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._part, self._have = part, have
-        self._thread = threading.Thread(target=self._run, name="chatbot-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        if self._have:
-            # Exactly the bytes that were there: the download appends to the same file.
-            left = self._have
-            with self._part.open("rb") as fh:
-                while left and (data := fh.read(min(left, 1 << 20))):
-                    self._h.update(data)
-                    left -= len(data)
-        while (chunk := self._queue.get()) is not None:
-            self._h.update(chunk)
-
-    def update(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def hexdigest(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
-        return self._h.hexdigest()
 
 
 def _verify(
@@ -389,7 +361,7 @@ def _verify(
                 raise ConfigError(f"{path} is not a GGUF model file")
         except ConfigError as exc:
             raise ChatbotError(f"Removed {file}: {exc.message}") from exc
-        digest = known.get(file) or _sha256(path)
+        digest = known.get(file) or sha256_file(path)
         if file in published and published[file] != digest:
             raise ChatbotError(
                 f"Removed {file}: its sha256 {digest} differs from the published {published[file]}"
@@ -398,9 +370,7 @@ def _verify(
     return digests
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def _empty(part: Path) -> Path:
+    """`part` created empty, so that the hasher can open it before the first byte arrives."""
+    part.write_bytes(b"")
+    return part

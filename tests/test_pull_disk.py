@@ -1,7 +1,7 @@
 """A pull that runs out of disk (pull.py, models_store.Store.downloading): one line naming the
 device's models_dir and the part file kept, exit 1, and the same pull resumes once there is
 room; a failed pull leaves no empty model directory. The full disk is a writer that raises
-ENOSPC after ROOM bytes, not a real file system."""
+ENOSPC after ROOM bytes (and splice(2) into it likewise), not a real file system."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ROOM = 1000
 
 # Runs `chatbot` with every write to a `.part` file failing with ENOSPC after ROOM bytes.
 FULL_DISK = """
-import errno, pathlib, runpy, sys
+import errno, os, pathlib, runpy, stat, sys
 
 ROOM = int(sys.argv.pop(1))
 _open = pathlib.Path.open
@@ -54,10 +54,27 @@ class Full:
 
 def fake_open(self, mode="r", *args, **kwargs):
     fh = _open(self, mode, *args, **kwargs)
-    return Full(fh) if self.name.endswith(".part") and mode[0] in "aw" else fh
+    writes = mode[0] in "aw" or "+" in mode
+    return Full(fh) if self.name.endswith(".part") and writes else fh
+
+
+_splice = os.splice
+
+
+def fake_splice(src, dst, count, *args):
+    # A body spliced into the part file fills the same disk.
+    global ROOM
+    if not stat.S_ISREG(os.fstat(dst).st_mode) or count <= ROOM:
+        n = _splice(src, dst, count, *args)
+        ROOM -= n if stat.S_ISREG(os.fstat(dst).st_mode) else 0
+        return n
+    if ROOM:
+        ROOM -= _splice(src, dst, ROOM, *args)
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
 pathlib.Path.open = fake_open
+os.splice = fake_splice
 sys.argv[0] = "chatbot"
 runpy.run_module("chatbot_cli", run_name="__main__")
 """
@@ -96,25 +113,29 @@ def pull(hub: Hub, ref: str, *, room: int | None) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize("form", ["hub", "url"])
+@pytest.mark.parametrize(
+    ("form", "room"),
+    # A URL's body past httpx's first read is spliced into the file: a disk that fills there.
+    [("hub", ROOM), ("url", ROOM), ("url", 300_000)],
+)
 def test_a_full_disk_is_one_line_keeps_the_part_and_resumes(
-    hub: Hub, gguf: bytes, isolated_env: Path, form: str
+    hub: Hub, gguf: bytes, isolated_env: Path, form: str, room: int
 ) -> None:
     ref = "acme/Tiny-Chat-GGUF" if form == "hub" else f"{hub.url}/files/m-Q8_0.gguf"
     name = "tiny-chat-Q4_K_M.gguf" if form == "hub" else "m-Q8_0.gguf"
     models_dir = isolated_env / "data" / "models"
-    full = pull(hub, ref, room=ROOM)
+    full = pull(hub, ref, room=room)
     assert full.returncode == 1, full.stderr
     line = full.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line and "Errno" not in line
     assert f"No space left on the device holding {models_dir}" in line
     (part,) = models_dir.rglob(f"{name}*.part")
     assert f"partial file {part} is kept" in line and "run the same pull again" in line
-    assert part.stat().st_size == ROOM
+    assert part.stat().st_size == room
 
     again = pull(hub, ref, room=None)
     assert again.returncode == 0, again.stderr
-    assert hub.sent(name)[-1] == (f"bytes={ROOM}-", len(gguf) - ROOM)
+    assert hub.sent(name)[-1] == (f"bytes={room}-", len(gguf) - room)
     assert (part.parent / name).read_bytes() == gguf and not part.exists()
 
 

@@ -16,6 +16,7 @@ download hashes the bytes already on disk first with the same code.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import socket
 import struct
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 # How long a read may wait for the next bytes, as httpx's timeout for the same download.
 READ_TIMEOUT = 30.0
 _BLOCK = 1 << 20
+_WINDOW = 16 << 20
 # fcntl's F_SETPIPE_SZ, which Python's fcntl module names only from 3.10 on some builds.
 _F_SETPIPE_SZ = 1031
 
@@ -153,7 +155,9 @@ class FileHasher:
             with self._path.open("rb", buffering=0) as fh:
                 done = 0
                 while (mark := self._marks.get()) is not None:
-                    done = hash_range(fh.fileno(), self._h, done, mark)
+                    # Small steps are gathered into windows: each window is one mapping.
+                    if mark - done >= _WINDOW:
+                        done = hash_range(fh.fileno(), self._h, done, mark)
                 hash_range(fh.fileno(), self._h, done, None)
         except BaseException as exc:  # re-raised on the caller's thread by hexdigest
             self._error = exc
@@ -161,16 +165,19 @@ class FileHasher:
 
 def hash_range(fd: int, h: _Hash, start: int, end: int | None) -> int:
     """Feed bytes [start, end) of `fd` (to its end when `end` is None) to `h`; returns the
-    offset reached."""
-    buf = bytearray(_BLOCK)
-    view = memoryview(buf)
-    while end is None or start < end:
-        want = _BLOCK if end is None else min(_BLOCK, end - start)
-        n = os.preadv(fd, [view[:want]], start)
-        if n == 0:
-            break
-        h.update(view[:n])
-        start += n
+    offset reached. The bytes are read through a mapping of the page cache, not copied out."""
+    if end is None:
+        end = os.fstat(fd).st_size
+    while start < end:
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        size = min(end, base + _WINDOW) - base
+        with mmap.mmap(fd, size, prot=mmap.PROT_READ, offset=base) as mapped:
+            view = memoryview(mapped)
+            try:
+                h.update(view[start - base :])
+            finally:
+                view.release()
+        start = base + size
     return start
 
 

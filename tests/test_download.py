@@ -180,7 +180,12 @@ def test_h11_hands_its_whole_buffer_over_in_the_first_body_event() -> None:
     assert conn.next_event() is h11.NEED_DATA
 
 
-def test_the_hasher_follows_a_growing_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("window", [1 << 16, _download._WINDOW])
+def test_the_hasher_follows_a_growing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    # A small window hashes while the file grows, from offsets inside a mapping's page.
+    monkeypatch.setattr(_download, "_WINDOW", window)
     path = tmp_path / "grow"
     path.write_bytes(b"prefix")
     hasher = _download.FileHasher(path)

@@ -15,6 +15,7 @@ Our exception hierarchy (HTTP status, exit code):
     - RateLimitExceeded            429, 6   a key's limit
     - Overloaded                   503, 6   busy
       - DatabaseUnavailable        503, 6
+    - ModelStopped                 503, 6   a loaded model's process died; the next request reloads
   + EngineFailure                  500
     - ModelLoadFailed              500      a served model's file could not be loaded
   + UpstreamFailure                502      the upstream OpenAI-compatible server failed
@@ -170,6 +171,15 @@ class DatabaseUnavailable(Overloaded):
     code = "database_unavailable"
 
 
+class ModelStopped(RetryLater):
+    """A loaded model stopped on its own (its worker process was killed or crashed) while this
+    request used it: the model is unloaded, and the same request loads it again."""
+
+    status = 503
+    type = "server_error"
+    code = "model_stopped"
+
+
 class EngineFailure(ChatbotError):
     status = 500
     type = "server_error"
@@ -276,7 +286,9 @@ def parse_envelope(body: Any) -> ErrorFields:
 
 
 _BY_CODE: dict[str, type[ChatbotError]] = {
-    cls.code: cls for cls in (ContextLengthExceeded, ModelNotFound, DatabaseUnavailable) if cls.code
+    cls.code: cls
+    for cls in (ContextLengthExceeded, ModelNotFound, DatabaseUnavailable, ModelStopped)
+    if cls.code
 }
 
 _BY_STATUS: dict[int, type[ChatbotError]] = {

@@ -17,6 +17,16 @@ import httpx
 
 def workers_of(pid: int) -> list[int]:
     """uvicorn's worker processes: children of the server started with multiprocessing spawn."""
+    return children_of(pid, b"spawn_main")
+
+
+def model_workers_of(pid: int) -> list[int]:
+    """The processes a server runs its second and later models in (engine/worker.py)."""
+    return children_of(pid, b"chatbot_cli.engine.worker_main")
+
+
+def children_of(pid: int, marker: bytes) -> list[int]:
+    """Children of `pid` whose command line holds `marker` (a zombie's is empty)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -27,7 +37,7 @@ def workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"spawn_main" in cmdline:
+        if ppid == pid and marker in cmdline:
             found.append(int(entry.name))
     return sorted(found)
 

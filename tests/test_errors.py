@@ -20,6 +20,7 @@ from chatbot_cli.errors import (
     GraphQLNotFound,
     InvalidRequest,
     ModelNotFound,
+    ModelStopped,
     Overloaded,
     RequestRejected,
     RetryLater,
@@ -49,6 +50,7 @@ def test_from_envelope_roundtrip() -> None:
         ContextLengthExceeded("c"),
         Overloaded("o"),
         DatabaseUnavailable("d"),
+        ModelStopped("s"),
     ):
         back = from_envelope(exc.status, exc.envelope())
         assert type(back) is type(exc)

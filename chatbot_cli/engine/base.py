@@ -7,7 +7,7 @@ consumer task being cancelled) must stop generation and free the slot within a s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -107,3 +107,13 @@ class Engine(Protocol):
     def stats(self) -> dict[str, int]:
         """Gauges for /metrics: {"busy_slots": .., "queue_depth": .., "slots": ..}."""
         ...
+
+
+@runtime_checkable
+class Exits(Protocol):
+    """An engine whose model runs where it can end without being closed (a worker process that
+    is killed or crashes). Whoever holds it learns of that end, to unload the model at once."""
+
+    def on_exit(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(reason)` on the event loop when the model ends on its own (at once if
+        it already has); `reason` says how, for the log. Never called after close()."""

@@ -10,20 +10,23 @@ are serialised so that making room and loading are one step: two loads never evi
 model, and memory holds at most `max_loaded` models plus the one being replaced while it closes.
 
 A model in use (streams running, or requests waiting for it) is never evicted: a load that needs
-room waits for a model to become idle, within the same bound.
+room waits for a model to become idle, within the same bound. A model that ends on its own (a
+worker process killed or crashed: `base.Exits`) is forgotten at once, so the next request for it
+loads it again; its backend ends the requests that were using it with `ModelStopped`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, Protocol
 
-from chatbot_cli.engine.base import Chunk, Engine, GenerationRequest, ModelInfo
+from chatbot_cli.engine.base import Chunk, Engine, Exits, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.errors import ChatbotError, ModelLoadFailed, Overloaded
 
@@ -83,6 +86,7 @@ class ModelManager:
         self._reaper: asyncio.Task[None] | None = None
         self._listed: list[ModelInfo] | None = None
         self._pruning: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # backends of models that ended
         self._closed = False
 
     @property
@@ -144,6 +148,8 @@ class ModelManager:
             await asyncio.gather(*loads, return_exceptions=True)
         for slot in list(self._slots.values()):
             await self._unload(slot)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     # --- generation ----------------------------------------------------------------------
 
@@ -282,6 +288,8 @@ class ModelManager:
             ) from exc
         slot.engine = engine
         slot.state = "loaded"
+        if isinstance(engine, Exits):
+            engine.on_exit(functools.partial(self._ended, slot))
         slot.loaded_at = time.time()
         slot.last_used = time.monotonic()
         self._ready[info.id] = slot
@@ -323,6 +331,25 @@ class ModelManager:
         if engine is not None:
             await engine.close()
             log.info("unloaded model %s", slot.info.id)
+
+    def _ended(self, slot: _Slot, reason: str) -> None:
+        """A loaded model's process ended on its own: forget the model now, so no request is
+        sent to it and /api/ps no longer shows it, and reap its backend in a task."""
+        engine = slot.engine
+        if engine is None or self._closed:  # already being unloaded, or the server stops
+            return
+        log.warning(
+            "model %s stopped: %s; unloaded, the next request loads it again",
+            slot.info.id,
+            reason,
+        )
+        self._forget(slot)
+        slot.state = "unloading"
+        slot.engine = None
+        task = asyncio.get_running_loop().create_task(engine.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        self._notify()  # a load waiting for room may go ahead
 
     def _forget(self, slot: _Slot) -> None:
         if self._slots.get(slot.info.id) is slot:

@@ -13,12 +13,14 @@ child runs the ordinary `LlamaCppEngine`, so settings, warm-up and error mapping
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +28,15 @@ from chatbot_cli.engine.base import Chunk, GenerationRequest, ModelInfo
 from chatbot_cli.engine.models import find_model
 from chatbot_cli.engine.openmp import spin_env
 from chatbot_cli.engine.scheduler import GatedEngine, SlotGate
-from chatbot_cli.errors import ConfigError, EngineFailure
+from chatbot_cli.errors import ConfigError, EngineFailure, ModelStopped
 
 if TYPE_CHECKING:
     from chatbot_cli.config import Settings
 
 # How long close() gives the child to stop its generations and free its model before killing it.
 STOP_TIMEOUT = 30.0
+# How long the reader waits, once the child's end of the socket closed, for its exit status.
+REAP_TIMEOUT = 5.0
 CLOSED_WHILE_LOADING = "The engine was closed while its model loaded"
 _Stream = tuple[asyncio.Queue[Any], float]
 
@@ -52,6 +56,9 @@ class WorkerEngine(GatedEngine):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._dead = False
+        # How the child ended on its own (killed, crashed): set once, and never after close().
+        self._exit_reason: str | None = None
+        self._on_exit: Callable[[str], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -105,6 +112,19 @@ class WorkerEngine(GatedEngine):
         if self._conn is not None:
             self._conn.close()
 
+    def on_exit(self, callback: Callable[[str], None]) -> None:
+        """`base.Exits`: the manager unloads the model the moment its child dies."""
+        self._on_exit = callback
+        if self._exit_reason is not None and self._loop is not None:
+            self._loop.call_soon(callback, self._exit_reason)
+
+    def _stopped(self) -> ModelStopped:
+        return ModelStopped(
+            f"The model '{self._model.id}' stopped ({self._exit_reason}); "
+            "the next request loads it again.",
+            retry_after=1,
+        )
+
     def _send(self, msg: tuple[Any, ...]) -> bool:
         conn = self._conn
         if conn is None or self._dead:
@@ -126,19 +146,44 @@ class WorkerEngine(GatedEngine):
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
-                msg = None
+                # The child exited (or close() closed our end): its status says how, for the
+                # log and the clients whose requests it ends. Waited for here, off the loop.
+                msg = ("exit", self._reap())
             try:
                 loop.call_soon_threadsafe(self._dispatch, msg)
             except RuntimeError:  # the event loop is gone: nobody is listening any more
                 return
-            if msg is None:
+            if msg[0] == "exit":
                 return
 
-    def _dispatch(self, msg: tuple[Any, ...] | None) -> None:
-        if msg is None:  # the child exited: every stream is over
+    def _reap(self) -> str:
+        proc = self._proc
+        assert proc is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(REAP_TIMEOUT)
+        code = proc.returncode
+        if code is None:
+            return "its worker process closed its connection"
+        if code < 0:
+            try:
+                return f"its worker process was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"its worker process was killed by signal {-code}"
+        return f"its worker process exited with status {code}"
+
+    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        if msg[0] == "exit":  # every stream is over
             self._dead = True
+            if self._closed:  # we asked it to stop: its streams end as "shutting down"
+                for rid in list(self._streams):
+                    self._end(rid, None)
+                return
+            self._exit_reason = msg[1]
             for rid in list(self._streams):
-                self._end(rid, None)
+                self._end(rid, ("error", rid, self._stopped()))
+            self._gate.cancel_waiters(self._stopped())
+            if self._on_exit is not None:
+                self._on_exit(msg[1])
             return
         if msg[0] == "chunk":
             stream = self._streams.get(msg[1])
@@ -157,6 +202,8 @@ class WorkerEngine(GatedEngine):
 
     async def stream(self, model: str, request: GenerationRequest) -> AsyncIterator[Chunk]:
         find_model(model, self.models)
+        if self._exit_reason is not None and not self._closed:
+            raise self._stopped()
         if self._closed or self._dead or self._loop is None:
             raise EngineFailure("The engine is not running")
         granted = await self._gate.acquire()
@@ -175,6 +222,8 @@ class WorkerEngine(GatedEngine):
                         raise EngineFailure(
                             "Generation was interrupted: the server is shutting down"
                         )
+                    if self._exit_reason is not None:
+                        raise self._stopped()
                     raise EngineFailure("Generation ended unexpectedly: the model's process ended")
                 if msg[0] == "chunk":
                     yield msg[2]

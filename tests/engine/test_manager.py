@@ -5,7 +5,8 @@ other models keep serving."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -34,6 +35,16 @@ class Backend:
     def __init__(self, info: ModelInfo, world: World) -> None:
         self.info, self.world = info, world
         self.busy = 0
+        self.exited: Callable[[str], None] | None = None
+        world.backends[info.id] = self
+
+    def on_exit(self, callback: Callable[[str], None]) -> None:
+        self.exited = callback
+
+    def die(self, reason: str) -> None:
+        """What a worker backend does when its process ends on its own."""
+        assert self.exited is not None
+        self.exited(reason)
 
     @property
     def models(self) -> list[ModelInfo]:
@@ -69,6 +80,7 @@ class World:
         self.load_seconds = 0.0
         self.broken: set[str] = set()
         self.release: asyncio.Event | None = None
+        self.backends: dict[str, Backend] = {}
 
 
 def manager(world: World, *ids: str, **kwargs: float) -> ModelManager:
@@ -266,3 +278,41 @@ async def text_after_release(m: ModelManager, world: World, model: str) -> str:
         return await text(m, model)
     finally:
         world.release.clear()
+
+
+def test_a_model_whose_process_ends_is_unloaded_and_loads_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        world = World()
+        world.release = asyncio.Event()
+        m = manager(world, "a", "b", max_loaded=2)
+        await m.start()
+        await text_after_release(m, world, "b")
+        stream = m.stream("b", REQUEST)
+        await anext(stream)  # b is in use when its process dies
+        first = world.backends["b"]
+        with caplog.at_level(logging.WARNING, "chatbot.engine"):
+            first.die("its worker process was killed by SIGKILL")
+        assert loaded(m) == ["a"] and [r["id"] for r in m.status()] == ["a"]
+        (line,) = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+        assert line == (
+            "model b stopped: its worker process was killed by SIGKILL; unloaded, the next "
+            "request loads it again"
+        )
+        await asyncio.sleep(0)
+        assert world.events[-1] == "close b"  # its backend is closed (the process reaped)
+        first.die("again")  # told twice: nothing more happens
+        assert world.events.count("close b") == 1
+        assert await text_after_release(m, world, "a") == "a"  # the other model serves
+        assert await text_after_release(m, world, "b") == "b"  # b loads again, once
+        assert world.events.count("load b") == 2 and world.backends["b"] is not first
+        assert loaded(m) == ["a", "b"]
+        world.release.set()
+        assert [c.finish_reason async for c in stream] == ["stop"]  # the old stream's end
+        assert loaded(m) == ["a", "b"]
+        await m.close()
+        world.backends["b"].die("after close")  # ignored: the server is stopping
+        assert world.events.count("load b") == 2
+
+    asyncio.run(scenario())

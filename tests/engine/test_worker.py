@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,13 @@ from chatbot_cli.engine.models import local_model
 from chatbot_cli.engine.openmp import VAR, spin_env
 from chatbot_cli.engine.registry import local_first
 from chatbot_cli.engine.worker import WorkerEngine
-from chatbot_cli.errors import ConfigError, ContextLengthExceeded, EngineFailure, Overloaded
+from chatbot_cli.errors import (
+    ConfigError,
+    ContextLengthExceeded,
+    EngineFailure,
+    ModelStopped,
+    Overloaded,
+)
 from tests.engine.test_llamacpp import HELLO, collect, running, text_of, wait_until
 
 
@@ -100,20 +107,38 @@ def test_a_model_that_cannot_load_fails_start_with_the_reason(
     asyncio.run(scenario())
 
 
-def test_a_dead_worker_ends_its_streams_and_refuses_new_ones(long_model: Path) -> None:
+def test_a_dead_worker_ends_its_streams_and_says_so(long_model: Path) -> None:
+    """Killed: the stream running on it and the request waiting for its slot end with
+    ModelStopped naming the model and how its process ended; whoever holds the engine is told
+    once; later requests get the same answer rather than a 500."""
+
     async def scenario() -> None:
-        async with worker(long_model, n_ctx=32768) as engine:
+        async with worker(long_model, n_ctx=32768, parallel=1) as engine:
+            exits: list[str] = []
+            engine.on_exit(exits.append)
             request = GenerationRequest(messages=HELLO, max_tokens=30000, temperature=1.0)
             stream = engine.stream("long", request)
             assert (await anext(stream)).content  # type: ignore[attr-defined]
+            queued = asyncio.create_task(collect(engine, "long", max_tokens=1))
+            await wait_until(lambda: engine.stats()["queue_depth"] == 1, 10.0)
             assert engine._proc is not None
             os.kill(engine._proc.pid, signal.SIGKILL)
-            with pytest.raises(EngineFailure, match="process ended"):
+            with pytest.raises(ModelStopped) as ended:
                 async for _ in stream:  # type: ignore[attr-defined]
                     pass
-            assert engine.stats()["busy_slots"] == 0
-            with pytest.raises(EngineFailure, match="not running"):
+            message = "The model 'long' stopped (its worker process was killed by SIGKILL)"
+            assert ended.value.message.startswith(message)
+            assert ended.value.status == 503 and ended.value.code == "model_stopped"
+            with pytest.raises(ModelStopped, match=re.escape(message)):
+                await queued
+            assert exits == ["its worker process was killed by SIGKILL"]
+            assert engine.stats()["busy_slots"] == 0 and engine.stats()["queue_depth"] == 0
+            with pytest.raises(ModelStopped):
                 await collect(engine, "long", max_tokens=1)
+            late: list[str] = []
+            engine.on_exit(late.append)  # registered after the end: told at once
+            await asyncio.sleep(0)
+            assert late == exits
 
     asyncio.run(scenario())
 

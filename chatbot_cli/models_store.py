@@ -205,7 +205,8 @@ def show(store: Store, model_id: str) -> dict[str, Any]:
 
 
 def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
-    """`models list` rows for pulled models, with the context a server slot would give them."""
+    """`models list` rows for pulled models: the context each was trained with, and the one a
+    server slot would give a conversation with these settings."""
     from chatbot_cli.engine.gguf import check_gguf, template_handles_tools, trained_context
     from chatbot_cli.engine.models import slot_context
 
@@ -219,6 +220,7 @@ def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
             "quantisation": quant_of(path.name),
             "parameters": None,
             "context_length": None,
+            "served_context_length": None,
             "tools": None,
             "engine": settings.engine,
         }
@@ -229,7 +231,8 @@ def pulled_rows(store: Store, settings: Settings) -> list[dict[str, Any]]:
             row["error"] = exc.message
         else:
             trained = trained_context(meta)
-            row["context_length"] = slot_context(settings, trained, settings.parallel)
+            row["context_length"] = trained
+            row["served_context_length"] = slot_context(settings, trained, settings.parallel)
             row["tools"] = template_handles_tools(meta)
             row["parameters"] = parameter_count(path)
         rows.append(row)

@@ -1,5 +1,6 @@
 """models_store's parameter count, read from GGUF tensor tables and checked against the gguf
-package's reader (which parses the whole file: too slow for `models list` on real models)."""
+package's reader (which parses the whole file: too slow for `models list` on real models); the
+context lengths of `models list`'s pulled rows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import gguf
 
-from chatbot_cli.models_store import parameter_count
+from chatbot_cli.config import load_settings
+from chatbot_cli.models_store import Entry, Store, parameter_count, pulled_rows
 from tests.tinymodel import write_tiny_model
 
 
@@ -44,3 +46,18 @@ def test_no_count_for_what_is_not_a_whole_table(tmp_path: Path, tiny_model: Path
     text.write_text("not a model")
     assert parameter_count(text) is None
     assert parameter_count(tmp_path / "missing.gguf") is None
+
+
+def test_pulled_rows_show_the_trained_context_and_the_served_one_apart(tmp_path: Path) -> None:
+    store = Store(tmp_path / "models")
+    for model_id, trained in (("long", 32768), ("short", 512)):
+        target = store.model_dir(model_id) / f"{model_id}.gguf"
+        target.parent.mkdir(parents=True)
+        write_tiny_model(target, context_length=trained)
+        store.add(Entry(model_id, "test", [target.name], target.stat().st_size))
+    rows = {r["id"]: r for r in pulled_rows(store, load_settings(n_ctx=4096, parallel=2))}
+    # The model's own llama.context_length, whatever the server would give one conversation.
+    assert rows["long"]["context_length"] == 32768
+    assert rows["long"]["served_context_length"] == 2048  # n_ctx shared by 2 slots
+    assert rows["short"]["context_length"] == 512
+    assert rows["short"]["served_context_length"] == 512  # never beyond the trained length

@@ -71,8 +71,9 @@ def list_models(
         None, help="Backend to describe: llamacpp, ctransformers or none."
     ),
 ) -> None:
-    """List model ids, files, sizes, parameter counts, context lengths and whether the chat
-    template takes tools, without starting anything."""
+    """List model ids, files, sizes, parameter counts, trained context lengths and whether the
+    chat template takes tools, without starting anything. `--json` adds
+    `served_context_length`: the tokens one conversation gets with these settings."""
     s = settings(model=model, engine=engine)
     if s.engine == "openai":
         fail(
@@ -93,7 +94,8 @@ def list_models(
                 "size_bytes": m.size_bytes,
                 "quantisation": quant_of(m.path or ""),
                 "parameters": parameter_count(Path(m.path)) if m.path else None,
-                "context_length": m.context_length,
+                "context_length": m.trained_context,
+                "served_context_length": m.context_length,
                 "tools": m.tool_template,
                 "engine": s.engine,
             }

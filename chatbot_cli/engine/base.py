@@ -84,6 +84,9 @@ class ModelInfo:
     # upstream's card lists "tools"), so clients such as `chatbot chat` turn them on by
     # default (GRAMMAR alone only keeps calls well-formed, it does not make a model understand).
     tool_template: bool = False
+    # The context the model was trained with (its GGUF's `<arch>.context_length`), where
+    # `context_length` is what one conversation gets here: `models list` shows both.
+    trained_context: int | None = None
 
 
 @runtime_checkable

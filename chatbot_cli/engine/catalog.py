@@ -134,7 +134,8 @@ class Catalog:
             self._meta_cache[key] = None
             return None
         s = self._settings
-        context = slot_context(s, trained_context(file.meta), s.parallel)
+        trained = trained_context(file.meta)
+        context = slot_context(s, trained, s.parallel)
         info = ModelInfo(
             model_id,
             str(path),
@@ -142,6 +143,7 @@ class Catalog:
             context,
             structured=GRAMMAR,
             tool_template=template_handles_tools(file.meta),
+            trained_context=trained,
         )
         entry = CatalogEntry(info, kv_bytes_per_token(file.meta))
         self._meta_cache[key] = entry

@@ -78,7 +78,8 @@ def local_model(settings: Settings) -> tuple[ModelInfo, ModelFile]:
         file, slots = check_model_file(path, CTRANSFORMERS), 1
     else:
         file, slots = check_model_file(path, LLAMACPP), settings.parallel
-    context = slot_context(settings, trained_context(file.meta), slots)
+    trained = trained_context(file.meta)
+    context = slot_context(settings, trained, slots)
     # llama.cpp constrains output to a JSON schema; ctransformers cannot.
     structured = PLAIN if settings.engine == "ctransformers" else GRAMMAR
     info = ModelInfo(
@@ -88,6 +89,7 @@ def local_model(settings: Settings) -> tuple[ModelInfo, ModelFile]:
         context,
         structured=structured,
         tool_template=template_handles_tools(file.meta),
+        trained_context=trained,
     )
     return info, file
 

@@ -55,7 +55,9 @@ def test_list_json_describes_the_configured_model(tiny_model: Path) -> None:
             "size_bytes": tiny_model.stat().st_size,
             "quantisation": None,
             "parameters": weights(tiny_model),
-            "context_length": 1024,
+            # The model's own (its GGUF's llama.context_length), not what a slot gets here.
+            "context_length": 2048,
+            "served_context_length": 1024,  # what a conversation gets at the default n_ctx
             "tools": False,  # its chat template does not read `tools`
             "engine": "llamacpp",
             "loaded": None,  # no server runs
@@ -67,7 +69,7 @@ def test_list_reads_the_model_from_the_environment(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHATBOT_MODEL", str(tiny_model))
-    monkeypatch.setenv("CHATBOT_PARALLEL", "1")
+    monkeypatch.setenv("CHATBOT_PARALLEL", "8")  # a slot gets less: the column does not change
     code, out, _ = invoke("list")
     assert code == 0
     assert weights(tiny_model) == 130_368

@@ -34,6 +34,9 @@ def test_default_first_then_pulled_models(
     catalog = Catalog(settings)
     assert [i.id for i in catalog.infos()] == ["tiny", "beta"]
     assert catalog.memory_per_token("beta") > 0
+    # What a conversation gets here (the default slots share n_ctx), and the model's own.
+    beta = catalog.infos()[1]
+    assert (beta.context_length, beta.trained_context) == (1024, 2048)
 
     # A pull while the server runs shows up once the manifest is checked again.
     monkeypatch.setattr(catalog_module, "RECHECK_SECONDS", 0.0)

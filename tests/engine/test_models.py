@@ -27,7 +27,10 @@ def test_path_model_id_is_the_file_stem(tiny_model: Path, tmp_path: Path) -> Non
     assert resolve_model_path(str(tiny_model)) == ("tiny", tiny_model.resolve())
     [info] = model_infos(load_settings(model=str(tiny_model), parallel=2, n_ctx=4096))
     size = tiny_model.stat().st_size
-    assert info == ModelInfo("tiny", str(tiny_model.resolve()), size, 2048, structured=GRAMMAR)
+    expected = ModelInfo(
+        "tiny", str(tiny_model.resolve()), size, 2048, structured=GRAMMAR, trained_context=2048
+    )
+    assert info == expected
     old = write_tiny_model(tmp_path / "old.gguf", version=2)
     [legacy] = model_infos(load_settings(model=str(old), engine="ctransformers"))
     assert legacy.structured == PLAIN  # ctransformers cannot constrain its output

@@ -92,28 +92,26 @@ def test_a_resumed_body_hashes_the_bytes_already_there_first(
 
 
 @linux_only
-def test_a_cut_body_is_interrupted_and_keeps_what_arrived(
-    hub: Hub, body: bytes, tmp_path: Path
-) -> None:
-    hub.cut_after["blob.bin"] = 2_000_000
-    out = tmp_path / "blob.part"
-    out.write_bytes(b"")
-    with pytest.raises(_download.Interrupted, match="closed the connection"):
-        fetch(f"{hub.url}/files/blob.bin", out)
-    assert out.read_bytes() == body[:2_000_000]
-
-
-@linux_only
-def test_a_stalled_body_is_interrupted_after_the_read_timeout(
-    hub: Hub, body: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("how", "after", "message"),
+    [("cut", 2_000_000, "closed the connection"), ("stall", 1_500_000, "no data for 1 seconds")],
+)
+def test_a_cut_or_stalled_body_is_interrupted_and_keeps_what_arrived(
+    hub: Hub,
+    body: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    after: int,
+    message: str,
 ) -> None:
     monkeypatch.setattr(_download, "READ_TIMEOUT", 1.0)
-    hub.stall_after["blob.bin"] = 1_500_000
+    (hub.cut_after if how == "cut" else hub.stall_after)["blob.bin"] = after
     out = tmp_path / "blob.part"
     out.write_bytes(b"")
-    with pytest.raises(_download.Interrupted, match="no data for 1 seconds"):
+    with pytest.raises(_download.Interrupted, match=message):
         fetch(f"{hub.url}/files/blob.bin", out)
-    assert out.read_bytes() == body[:1_500_000]
+    assert out.read_bytes() == body[:after]
 
 
 class _Stream:

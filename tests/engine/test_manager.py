@@ -244,13 +244,7 @@ def test_status_estimates_memory_and_shows_slots() -> None:
 
 def test_a_loaded_model_the_catalog_drops_is_unloaded_once_idle() -> None:
     async def scenario() -> None:
-        world = World()
-        world.release = asyncio.Event()
-        m = manager(world, "a", "b", max_loaded=2)
-        await m.start()
-        await text_after_release(m, world, "b")
-        stream = m.stream("b", REQUEST)
-        await anext(stream)  # b is in use
+        world, m, stream = await streaming_b()  # b is in use
         source = m._source
         assert isinstance(source, Source)
         source.list = [i for i in source.list if i.id != "b"]  # `models rm b --force`
@@ -271,6 +265,18 @@ def test_a_loaded_model_the_catalog_drops_is_unloaded_once_idle() -> None:
     asyncio.run(scenario())
 
 
+async def streaming_b() -> tuple[World, ModelManager, AsyncIterator[Chunk]]:
+    """Models a and b loaded (b by one request), and a stream of b that has started."""
+    world = World()
+    world.release = asyncio.Event()
+    m = manager(world, "a", "b", max_loaded=2)
+    await m.start()
+    await text_after_release(m, world, "b")
+    stream = m.stream("b", REQUEST)
+    await anext(stream)
+    return world, m, stream
+
+
 async def text_after_release(m: ModelManager, world: World, model: str) -> str:
     assert world.release is not None
     world.release.set()
@@ -284,13 +290,7 @@ def test_a_model_whose_process_ends_is_unloaded_and_loads_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def scenario() -> None:
-        world = World()
-        world.release = asyncio.Event()
-        m = manager(world, "a", "b", max_loaded=2)
-        await m.start()
-        await text_after_release(m, world, "b")
-        stream = m.stream("b", REQUEST)
-        await anext(stream)  # b is in use when its process dies
+        world, m, stream = await streaming_b()  # b is in use when its process dies
         first = world.backends["b"]
         with caplog.at_level(logging.WARNING, "chatbot.engine"):
             first.die("its worker process was killed by SIGKILL")

@@ -10,8 +10,9 @@ major, and tests/db/test_driver_insert.py fails if that changes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -29,15 +30,25 @@ class DriverInsert:
     sql: str
     keys: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # The values in `keys` order, read in one call; then the positions that have a processor.
+    _read: Callable[[dict[str, Any]], Any] = field(init=False)
+    _processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        read = itemgetter(*self.keys)
+        # itemgetter of one key answers the value itself, not a one-value tuple.
+        object.__setattr__(self, "_read", read if len(self.keys) > 1 else lambda v: (read(v),))
+        processed = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "_processed", processed)
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        # A list, not a generator: resuming a generator per column cost more than the binding.
-        return tuple(
-            [
-                values[k] if p is None else p(values[k])
-                for k, p in zip(self.keys, self.processors, strict=True)
-            ]
-        )
+        bound = self._read(values)
+        if not self._processed:
+            return tuple(bound)
+        bound = list(bound)
+        for i, process in self._processed:
+            bound[i] = process(bound[i])
+        return tuple(bound)
 
 
 _driver_inserts: WeakKeyDictionary[Dialect, dict[str, DriverInsert]] = WeakKeyDictionary()

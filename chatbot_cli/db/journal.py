@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from chatbot_cli.db.models import todo_journal, todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
@@ -71,21 +71,26 @@ def entry(
     }
 
 
+# Built once, the owner bound per call: building it and its cache key on every prune cost more
+# than running it.
+_OLDEST_KEPT = (
+    select(todo_journal.c.id)
+    .where(todo_journal.c.owner == bindparam("owner"))
+    .order_by(todo_journal.c.id.desc())
+    .offset(UNDO_DEPTH - 1)
+    .limit(1)
+    .scalar_subquery()
+)
+_PRUNE = delete(todo_journal).where(
+    todo_journal.c.owner == bindparam("owner"), todo_journal.c.id < _OLDEST_KEPT
+)
+
+
 def prune(conn: Connection, owner: str, journal_id: int) -> None:
     """Keep the owner's newest UNDO_DEPTH entries (on one new entry in PRUNE_EVERY)."""
     if journal_id % PRUNE_EVERY:
         return
-    oldest_kept = (
-        select(todo_journal.c.id)
-        .where(todo_journal.c.owner == owner)
-        .order_by(todo_journal.c.id.desc())
-        .offset(UNDO_DEPTH - 1)
-        .limit(1)
-        .scalar_subquery()
-    )
-    conn.execute(
-        delete(todo_journal).where(todo_journal.c.owner == owner, todo_journal.c.id < oldest_kept)
-    )
+    conn.execute(_PRUNE, {"owner": owner})
 
 
 def write(conn: Connection, values: dict[str, Any]) -> None:

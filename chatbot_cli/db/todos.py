@@ -126,7 +126,7 @@ async def create_todo(
         "priority": 0,
         "tags": "",
     }
-    extra = {k: v for k, v in _fields(fields or {}).items() if v not in (None, "", 0)}
+    extra = {k: v for k, v in _fields(fields).items() if v not in (None, "", 0)} if fields else None
     if not extra:
         new_id = await db.write(lambda conn: _insert_todo(conn, values, owner))
         # Exactly what a read returns: both databases keep utcnow()'s milliseconds as given.

@@ -12,9 +12,13 @@ extension resolves fields: it reads the attribute and coerces it with the type's
 null, an error, a value that does not coerce, any other field — takes graphql-core's own path,
 which also reports the error exactly as before.
 
-Uses graphql-core's `execute_fields` and Strawberry's `StrawberryGraphQLCoreExecutionContext`,
-which are not documented API: pinned in pyproject.toml, guarded by
-tests/graphql/test_strawberry_internals.py.
+A sub-selection of fields only, none with a directive, is collected once and kept across
+requests with its plan (`collect_subfields`): graphql-core collects it again for every request,
+though the parser cache hands each request of one query text the same document.
+
+Uses graphql-core's `execute_fields`, `collect_subfields` and `FieldDetails` and Strawberry's
+`StrawberryGraphQLCoreExecutionContext`, which are not documented API: pinned in pyproject.toml,
+guarded by tests/graphql/test_strawberry_internals.py.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    FieldNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLInt,
@@ -45,9 +50,15 @@ _INT = GraphQLInt.coerce_output_value
 # Strawberry's DateTime output coercion: `isoformat()`, which never answers None for a datetime.
 _ISOFORMAT = DateTimeDefinition.serialize
 
-# One field of a grouped field set: the response key, and the attribute and coercion to read it
-# with, or None when it goes through graphql-core.
-Plan = list[tuple[str, Any, str | None, Callable[[Any], Any] | None, bool]]
+Step = tuple[str, Any, str | None, Callable[[Any], Any] | None, bool]
+
+
+class Plan(list[Step]):
+    """Per field of a grouped field set: the response key, its field details, and the attribute
+    and coercion to read it with (None when it goes through graphql-core), whether a list.
+    `whole`: every field takes the short way."""
+
+    whole = False
 
 
 def _leaf(type_: Any) -> tuple[Callable[[Any], Any] | None, bool]:
@@ -112,7 +123,7 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         ways = _WAYS.get(parent_type)
         if ways is None:
             ways = _WAYS[parent_type] = {}
-        plan: Plan = []
+        plan = Plan()
         for response_name, details in grouped_field_set.items():
             name = details[0].node.name.value
             way = ways.get(name, _UNKNOWN)
@@ -125,15 +136,44 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 plan.append((response_name, details, *way))  # type: ignore[arg-type]
             else:
                 plan.append((response_name, details, None, None, False))
+        plan.whole = all(step[3] is not None for step in plan)
         return plan
 
     def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:
-        cached = self._plans.get(id(grouped_field_set))
-        if cached is None:
-            cached = (grouped_field_set, self._plan(parent_type, grouped_field_set))
-            self._plans[id(grouped_field_set)] = cached
-        plan: Plan = cached[1]
+        key = id(grouped_field_set)
+        cached: tuple[Any, Plan | None] | None = self._plans.get(key) or _SHARED_PLANS.get(key)
+        if cached is not None and cached[0] is grouped_field_set and cached[1] is not None:
+            return cached[1]
+        plan = self._plan(parent_type, grouped_field_set)
+        if cached is not None and cached[0] is grouped_field_set:
+            # A sub-selection collected once (`collect_subfields`): its plan serves every request.
+            _SHARED_PLANS[key] = (grouped_field_set, plan)
+        else:
+            self._plans[key] = (grouped_field_set, plan)
         return plan
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        """graphql-core's collection, kept across requests for a selection that depends on
+        nothing but its field node and type (`_static`): the parser cache gives every request
+        of one query text the same nodes, so createTodo's `{ id title ... }` is collected once,
+        not once a request."""
+        if len(field_details_list) == 1:
+            details = field_details_list[0]
+            node = details.node
+            if details.defer_usage is None and details.fragment_variable_values is None:
+                key = (return_type, id(node))
+                found = _COLLECTED.get(key)
+                if found is not None and found[0] is node:
+                    if found[1] is not None:
+                        return found[1]
+                else:
+                    collected = None
+                    if _static(node):
+                        collected = super().collect_subfields(return_type, field_details_list)
+                    _share(key, node, collected)
+                    if collected is not None:
+                        return collected
+        return super().collect_subfields(return_type, field_details_list)
 
     def _item_plan(self, item_type: Any, field_details_list: Any) -> Plan | None:
         """The plan for list items of `item_type` when every selected field takes the short
@@ -148,7 +188,7 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             grouped, defers, _ = self.collect_subfields(object_type, field_details_list)
             if not defers:
                 plan = self._plan_of(object_type, grouped)
-                if any(step[3] is None for step in plan):
+                if not plan.whole:
                     plan = None
         self._item_plans[key] = (field_details_list, plan)
         return plan
@@ -244,6 +284,36 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(done):
             return _merge_later(results, slow, done)
         return _merge(results, slow, done)
+
+
+# Sub-selections collected once: (return type, id of the field node) -> (the node, graphql-core's
+# collection, or None when it depends on the request). The node is kept so that its id cannot
+# name another node; at most MAX_SHARED entries (the oldest go first).
+_COLLECTED: dict[tuple[GraphQLObjectType, int], tuple[FieldNode, Any]] = {}
+# The plans of those collections' grouped field sets, by the set's id: (the set, its plan).
+_SHARED_PLANS: dict[int, tuple[Any, Plan | None]] = {}
+MAX_SHARED = 1024
+
+
+def _static(node: FieldNode) -> bool:
+    """Whether the collection of `node`'s sub-selection is the same on every request: fields
+    only, none with a directive (@skip/@include read variables; fragments and @defer take
+    graphql-core's path every time)."""
+    selection_set = node.selection_set
+    return selection_set is not None and all(
+        type(selection) is FieldNode and not selection.directives
+        for selection in selection_set.selections
+    )
+
+
+def _share(key: tuple[GraphQLObjectType, int], node: FieldNode, collected: Any) -> None:
+    if len(_COLLECTED) >= MAX_SHARED:
+        _, oldest = _COLLECTED.pop(next(iter(_COLLECTED)))
+        if oldest is not None:
+            _SHARED_PLANS.pop(id(oldest[0]), None)
+    _COLLECTED[key] = (node, collected)
+    if collected is not None:
+        _SHARED_PLANS[id(collected[0])] = (collected[0], None)
 
 
 _SLOW = object()

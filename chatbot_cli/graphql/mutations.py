@@ -68,7 +68,11 @@ class Mutation:
         notes: Notes = UNSET,
     ) -> Todo:
         database, owner = caller(info)
-        fields = _fields(due=due, priority=priority, tags=tags, project=project, notes=notes)
+        fields = None
+        # Most creates give only a title: then no mapping of the absent fields is built and read
+        # (a chained `is`: true when every one of the five is UNSET).
+        if not (due is priority is tags is project is notes is UNSET):
+            fields = _fields(due=due, priority=priority, tags=tags, project=project, notes=notes)
         return Todo.from_record(await db_todos.create_todo(database, owner, title, fields))
 
     @strawberry.mutation(

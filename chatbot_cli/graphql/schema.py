@@ -39,6 +39,7 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.unset import UNSET
 
 from chatbot_cli.errors import AuthenticationFailed, ChatbotError, InvalidRequest, NotFound
@@ -221,17 +222,26 @@ class TodoSchema(strawberry.Schema):
 class CachedNames(NameConverter):
     """Strawberry converts every argument's name (snake_case to camelCase) again each time a
     resolver with arguments runs: createTodo's six on every create. A name converts the same way
-    every time, so each conversion is kept."""
+    every time, so each conversion is kept, and each argument's GraphQL name (an argument's
+    names never change once the schema is built)."""
 
     def __init__(self) -> None:
         super().__init__(auto_camel_case=True)
         self._names: dict[str, str] = {}
+        self._arguments: dict[StrawberryArgument, str] = {}
 
     def apply_naming_config(self, name: str) -> str:
         converted = self._names.get(name)
         if converted is None:
             converted = self._names[name] = super().apply_naming_config(name)
         return converted
+
+    def from_argument(self, argument: StrawberryArgument) -> str:
+        # Keyed by the argument object itself (hashed by identity): the schema holds them all.
+        name = self._arguments.get(argument)
+        if name is None:
+            name = self._arguments[argument] = super().from_argument(argument)
+        return name
 
 
 def create_schema() -> strawberry.Schema:

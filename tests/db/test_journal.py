@@ -58,6 +58,17 @@ def test_journal_keeps_the_last_undo_depth_changes(db_url: str) -> None:
     assert journal.UNDO_DEPTH <= undone < journal.UNDO_DEPTH + journal.PRUNE_EVERY
 
 
+def test_pruning_one_owners_journal_leaves_the_others(db_url: str) -> None:
+    async def scenario(db: Database) -> list[str]:
+        await todos.create_todo(db, "other", "kept")
+        for i in range(journal.UNDO_DEPTH + journal.PRUNE_EVERY + 5):
+            await todos.create_todo(db, "o", f"t{i}")
+        await journal.undo_last(db, "other")
+        return [t.title for t in await todos.list_todos(db, "other")]
+
+    assert run(db_url, scenario) == []
+
+
 ITEMS = [
     {"title": "one", "uid": "u-1", "tags": ["a"], "priority": "high", "completed": True},
     {"title": "two", "due": datetime(2027, 1, 2, tzinfo=UTC), "created_at": datetime(2026, 1, 1)},

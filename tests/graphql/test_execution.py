@@ -57,11 +57,13 @@ def _seed(gql: GQL) -> None:
 
 @contextmanager
 def _graphql_core_execution() -> Iterator[None]:
-    """graphql-core's own field and list-item completion, as before the short way."""
+    """graphql-core's own field and list-item completion and sub-selection collection, as before
+    the short way."""
     names = (
         "execute_fields",
         "complete_iterable_value",
         "complete_list_item_value",
+        "collect_subfields",
     )
     short = {name: LeafFieldsExecutionContext.__dict__[name] for name in names}
     base = StrawberryGraphQLCoreExecutionContext
@@ -115,3 +117,30 @@ def test_a_field_extension_resolving_fields_turns_the_short_way_off() -> None:
     assert LeafFieldsExecutionContext._uses_short_way(MiddlewareManager())
     assert not LeafFieldsExecutionContext._uses_short_way(MiddlewareManager(Upper()))
     assert LeafFieldsExecutionContext._uses_short_way(None)
+
+
+def test_a_plain_sub_selection_is_collected_once_for_every_request(
+    gql: GQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """createTodo's `{ id title }` is collected by graphql-core on the first request only; a
+    selection with @skip/@include (its variables decide) or a fragment on every request."""
+    collected: list[str] = []
+    real = StrawberryGraphQLCoreExecutionContext.collect_subfields
+
+    def counted(self: Any, return_type: Any, field_details_list: Any) -> Any:
+        collected.append(return_type.name)
+        return real(self, return_type, field_details_list)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "collect_subfields", counted)
+    plain = 'mutation { createTodo(title: "x") { id title } }'
+    for _ in range(3):
+        assert gql.ok(plain)["createTodo"]["title"] == "x"
+    assert collected == ["Todo"]
+    collected.clear()
+    skip = 'mutation ($s: Boolean!) { createTodo(title: "y") { id title @skip(if: $s) } }'
+    assert gql.ok(skip, {"s": True})["createTodo"].keys() == {"id"}
+    assert gql.ok(skip, {"s": False})["createTodo"].keys() == {"id", "title"}
+    spread = 'mutation { createTodo(title: "z") { ...F } } fragment F on Todo { id title }'
+    assert gql.ok(spread)["createTodo"]["title"] == "z"
+    assert gql.ok(spread)["createTodo"]["title"] == "z"
+    assert collected == ["Todo"] * 4

@@ -113,12 +113,14 @@ def test_strawberry_still_keeps_the_provided_operation_name() -> None:
 
 
 def test_the_short_way_still_meets_graphql_cores_execution() -> None:
-    """graphql/execution.py overrides graphql-core's `execute_fields`, `complete_iterable_value`
-    and `complete_list_item_value`, calls `get_stream_usage` and `collect_subfields` (a 3-tuple),
-    reads the middleware manager's `middlewares`, Strawberry's `_is_default` mark on an attribute
-    resolver and the field definition under `extensions["strawberry-definition"]`. Any of them
-    renamed would make the short way silently stop applying (or apply where it must not)."""
+    """graphql/execution.py overrides graphql-core's `execute_fields`, `complete_iterable_value`,
+    `complete_list_item_value` and `collect_subfields` (a 3-tuple, from field details with
+    `node`, `defer_usage` and `fragment_variable_values`), calls `get_stream_usage`, reads the
+    middleware manager's `middlewares`, Strawberry's `_is_default` mark on an attribute resolver
+    and the field definition under `extensions["strawberry-definition"]`. Any of them renamed
+    would make the short way silently stop applying (or apply where it must not)."""
     from graphql import GraphQLObjectType
+    from graphql.execution.collect_fields import CollectedFields, FieldDetails
     from graphql.execution.middleware import MiddlewareManager
     from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as Base
 
@@ -138,6 +140,8 @@ def test_the_short_way_still_meets_graphql_cores_execution() -> None:
         "self", "item_type", "field_details_list", "info", "path", "items", "position_context",
     ]  # fmt: skip
     assert _params(Base.get_stream_usage) == ["self", "field_details_list", "path"]
+    assert FieldDetails._fields == ("node", "defer_usage", "fragment_variable_values")
+    assert CollectedFields._fields[0] == "grouped_field_set" and len(CollectedFields._fields) == 3
     assert MiddlewareManager().middlewares == ()
     schema = ours.create_schema()
     assert schema.execution_context_class is LeafFieldsExecutionContext

@@ -137,4 +137,5 @@ class TodoImportInput:
 
 def caller(info: strawberry.Info[Any, Any]) -> tuple[Database, str]:
     """The database and the owner `server/deps.graphql_context` put in the context."""
-    return info.context["database"], info.context["owner"]
+    context = info.context  # a property of Strawberry's Info: read once
+    return context["database"], context["owner"]

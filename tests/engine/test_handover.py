@@ -39,12 +39,18 @@ async def test_every_item_from_a_thread_arrives_in_order() -> None:
     assert got == list(range(20000))
 
 
-async def test_a_parked_reader_is_woken_at_once_without_a_hold() -> None:
+async def parked_reader() -> tuple[asyncio.AbstractEventLoop, Pace, Handover, asyncio.Task[object]]:
+    """A handover with its pace, and a reader already parked in `get()`."""
     loop = asyncio.get_running_loop()
     pace = Pace()
     handover = Handover(loop, pace)
     reader = asyncio.create_task(handover.get())
     await asyncio.sleep(0)
+    return loop, pace, handover, reader
+
+
+async def test_a_parked_reader_is_woken_at_once_without_a_hold() -> None:
+    loop, pace, handover, reader = await parked_reader()
     start = loop.time()
     _from_thread(handover.put, "a").join()
     assert await asyncio.wait_for(reader, 30) == "a"
@@ -52,11 +58,7 @@ async def test_a_parked_reader_is_woken_at_once_without_a_hold() -> None:
 
 
 async def test_held_items_wait_for_the_deadline() -> None:
-    loop = asyncio.get_running_loop()
-    pace = Pace()
-    handover = Handover(loop, pace)
-    reader = asyncio.create_task(handover.get())
-    await asyncio.sleep(0)
+    loop, pace, handover, reader = await parked_reader()
     until = loop.time() + 0.1
     pace.hold(until)
     _from_thread(handover.put, "a").join()
@@ -68,11 +70,7 @@ async def test_held_items_wait_for_the_deadline() -> None:
 
 
 async def test_the_end_put_on_the_loop_is_not_held() -> None:
-    loop = asyncio.get_running_loop()
-    pace = Pace()
-    handover = Handover(loop, pace)
-    reader = asyncio.create_task(handover.get())
-    await asyncio.sleep(0)
+    loop, pace, handover, reader = await parked_reader()
     start = loop.time()
     pace.hold(start + 30)
     _from_thread(handover.put, "a").join()

@@ -108,7 +108,10 @@ def _model_figures(ctx: Context, figures: set[int]) -> tuple[list[Row], list[str
         ref = llama_server.start(ctx)
         started.append(ref)
         if 1 in figures:
+            from bench import spin
+
             rows += streaming.run(ctx, ours.url, ours.api_key, ref.url)
+            rows += spin.run(ctx)
         servers["llama.cpp server"] = (ref.url, "unused")
         peer_note = "needs --peer llama-cpp-python"
         if 2 in figures and ctx.peer == "llama-cpp-python":

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +115,18 @@ def _child(conn: Any, model: str, threads: int) -> None:
     engine.close()
 
 
-class DefaultsProcess:
-    """`DefaultsEngine` in a process of its own. A second xllamacpp server loaded in one process
-    slows the other's decoding even while it is idle (and `OMP_WAIT_POLICY=passive` slows both),
-    so figure 1's two in-process sides must not share the bench's process."""
+class ChildStreams:
+    """Streams served by a loop in a process of its own: `target(conn, *args)` builds an engine,
+    sends "ready", then answers each `(text, max_tokens)` on the pipe with a `StreamResult`
+    (or a tuple starting with one) until it receives None. A second xllamacpp server loaded in
+    one process slows the other's decoding even while it is idle (and `OMP_WAIT_POLICY=passive`
+    slows both), and libgomp's spin is fixed when a process loads it, so each engine a figure
+    compares gets its own process."""
 
-    def __init__(self, model: Path, threads: int) -> None:
-        self.model = model
-        self.threads = threads
+    def __init__(self, what: str, target: Callable[..., None], *args: Any) -> None:
+        self.what = what
+        self._target = target
+        self._args = args
         self._proc: Any = None
         self._conn: Any = None
 
@@ -130,13 +135,11 @@ class DefaultsProcess:
 
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_child, args=(child, str(self.model), self.threads), daemon=True
-        )
+        self._proc = ctx.Process(target=self._target, args=(child, *self._args), daemon=True)
         self._proc.start()
         child.close()
         if not self._conn.poll(300) or self._conn.recv() != "ready":
-            raise RuntimeError("llama.cpp at its defaults did not start")
+            raise RuntimeError(f"{self.what} did not start")
 
     def close(self) -> None:
         if self._proc is None:
@@ -148,10 +151,22 @@ class DefaultsProcess:
             self._proc.kill()
         self._proc = None
 
-    async def stream_once(self, text: str, max_tokens: int) -> StreamResult:
-        def ask() -> StreamResult:
+    async def ask(self, text: str, max_tokens: int) -> Any:
+        """The child's answer to one stream: a `StreamResult`, or a tuple starting with one."""
+
+        def ask() -> Any:
             self._conn.send((text, max_tokens))
-            result: StreamResult = self._conn.recv()
-            return result
+            return self._conn.recv()
 
         return await asyncio.to_thread(ask)
+
+
+class DefaultsProcess(ChildStreams):
+    """`DefaultsEngine` in a process of its own (figure 1's outside baseline)."""
+
+    def __init__(self, model: Path, threads: int) -> None:
+        super().__init__("llama.cpp at its defaults", _child, str(model), threads)
+
+    async def stream_once(self, text: str, max_tokens: int) -> StreamResult:
+        result: StreamResult = await self.ask(text, max_tokens)
+        return result

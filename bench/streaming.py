@@ -42,7 +42,7 @@ DEFAULTS_TARGET = 0.97
 TTFT_TARGET = 0.015
 
 
-async def _engine_once(engine: object, text: str, max_tokens: int) -> StreamResult:
+async def engine_once(engine: object, text: str, max_tokens: int) -> StreamResult:
     from chatbot_cli.engine.base import GenerationRequest
 
     request = GenerationRequest(
@@ -100,7 +100,7 @@ async def _side_by_side(
     runs = Runs()
 
     async def engine_side() -> None:
-        runs.engine.append(await _engine_once(engine, text, n))
+        runs.engine.append(await engine_once(engine, text, n))
 
     async def http_side() -> None:
         runs.http.append(await stream_once(client, "default", text, n))

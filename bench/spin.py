@@ -101,7 +101,9 @@ def loads() -> list[int]:
     return sorted({0, 1, os.cpu_count() or 1})
 
 
-async def _measure(ctx: Context, sides: dict[str, ChildStreams], busy: int, reps: int) -> Any:
+async def _measure(
+    ctx: Context, sides: dict[str, ChildStreams], busy: int, reps: int
+) -> dict[str, list[Answer]]:
     runs: dict[str, list[Answer]] = {name: [] for name in sides}
     text = prompt(1)
     with busy_loops(busy):
@@ -114,7 +116,7 @@ async def _measure(ctx: Context, sides: dict[str, ChildStreams], busy: int, reps
     return runs
 
 
-def row(ctx: Context, busy: int, runs: dict[str, list[Answer]]) -> Row:
+def row(busy: int, runs: dict[str, list[Answer]]) -> Row:
     ours, default = runs["ours"], runs["default"]
     pairs = [a.tok_s / b.tok_s for (a, _), (b, _) in zip(ours, default, strict=True)]
     per_token = {
@@ -151,7 +153,7 @@ def run(ctx: Context) -> list[Row]:
             asyncio.run(side.ask(prompt(1), ctx.max_tokens))  # warm-up, as figure 1's sides
         for busy in loads():
             runs = asyncio.run(_measure(ctx, sides, busy, reps[min(busy, 1)]))
-            rows.append(row(ctx, busy, runs))
+            rows.append(row(busy, runs))
     finally:
         for side in sides.values():
             side.close()

@@ -22,12 +22,15 @@ import httpx
 
 from bench.cli_latency import seed_todos
 from bench.common import ROOT, Context, Row, median, ms, percentile, ratio
+from chatbot_cli.cli.todo_queries import FIELDS
 
 CONCURRENCY = 16
 ROUNDS = 4
 FLOOR = "{ __typename }"
 CREATE = "mutation ($t: String!) { createTodo(title: $t) { id title completed createdAt } }"
 LIST = "{ todos(limit: 1000) { id title completed createdAt updatedAt } }"
+# Every field `chatbot todo list` asks for, urgency (computed per row) included.
+LIST_ALL = f"{{ todos(limit: 1000) {{ {FIELDS} }} }}"
 RPS_TARGET = 0.8
 P99_TARGET = 0.050
 ROWS = 1000
@@ -141,8 +144,8 @@ def run(ctx: Context, url: str, key: str, env: dict[str, str], pid: int | None =
     if have < ROWS:
         seed_todos(url, headers, ROWS - have)
     runs = 5 if ctx.quick else 30
-    (list_times, floor_times), (list_cpus, floor_cpus), waits, data = alternate(
-        url, headers, [LIST, FLOOR], runs, pid
+    (list_times, floor_times, all_times), (list_cpus, floor_cpus, all_cpus), waits, data = (
+        alternate(url, headers, [LIST, FLOOR, LIST_ALL], runs, pid)
     )
     list_median, floor_median = median(list_times), median(floor_times)
     checked = bool(list_cpus)
@@ -192,6 +195,18 @@ def run(ctx: Context, url: str, key: str, env: dict[str, str], pid: int | None =
             f"{ms(list_cpu)}, best {ms(min(list_cpus))}, worst {ms(max(list_cpus))} (floor "
             f"{ms(floor_cpu)}); the server waited for a core {ms(median(waits))} a request "
             f"(median): the machine's load"
+            if checked
+            else "server CPU not measured (no server pid)",
+        ),
+        Row(
+            f"4. todos → {rows} rows, every field `todo list` reads",
+            ms(median(all_times)),
+            f"{{ __typename }} {ms(floor_median)}",
+            ratio(median(all_times), floor_median),
+            "—",
+            None,
+            f"alternating with the two above; server CPU a page: median {ms(median(all_cpus))}, "
+            f"best {ms(min(all_cpus))}, worst {ms(max(all_cpus))}; {FIELDS}"
             if checked
             else "server CPU not measured (no server pid)",
         ),

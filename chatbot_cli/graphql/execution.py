@@ -5,12 +5,15 @@ looks the field up, calls Strawberry's attribute resolver through the middleware
 result for awaitability and completes it through its type: a page of 1,000 todos is tens of
 thousands of such calls for what is, field by field, `getattr` then the scalar's output coercion.
 
-`LeafFieldsExecutionContext` does exactly that for a field that is a Strawberry field without a
-resolver, argument or directive whose type is a scalar or enum (or a list of them), when no
-extension resolves fields: it reads the attribute and coerces it with the type's own
-`coerce_output_value`, so the value is the one graphql-core would produce. Anything else — a
-null, an error, a value that does not coerce, any other field — takes graphql-core's own path,
-which also reports the error exactly as before.
+`LeafFieldsExecutionContext` does exactly that (`leaf_fields.py`) for a field without argument
+or directive whose type is a scalar or enum (or a list of them), when no extension resolves
+fields: a Strawberry field without a resolver, `__typename`, or one whose resolver takes only
+`self` and is marked `PURE` (no side effects, so calling it again on graphql-core's path is
+harmless). It reads the
+attribute (or calls the resolver) and coerces it with the type's own `coerce_output_value`, so
+the value is the one graphql-core would produce; a null is null where the type allows it.
+Anything else — a null where the type forbids it, an error, a value that does not coerce, any
+other field — takes graphql-core's own path, which also reports the error exactly as before.
 
 A sub-selection of fields only, none with a directive, is collected once and kept across
 requests with its plan (`collect_subfields`): graphql-core collects it again for every request,
@@ -23,83 +26,17 @@ guarded by tests/graphql/test_strawberry_internals.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import (
-    FieldNode,
-    GraphQLBoolean,
-    GraphQLEnumType,
-    GraphQLInt,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLScalarType,
-    GraphQLString,
-    Undefined,
-)
+from graphql import FieldNode, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-_STRING = GraphQLString.coerce_output_value
-_BOOLEAN = GraphQLBoolean.coerce_output_value
-_INT = GraphQLInt.coerce_output_value
-# Strawberry's DateTime output coercion: `isoformat()`, which never answers None for a datetime.
-_ISOFORMAT = DateTimeDefinition.serialize
+from chatbot_cli.graphql.leaf_fields import SLOW, Plan, read, short_row, short_value
+from chatbot_cli.graphql.leaf_fields import way as way_of
 
-Step = tuple[str, Any, str | None, Callable[[Any], Any] | None, bool]
-
-
-class Plan(list[Step]):
-    """Per field of a grouped field set: the response key, its field details, and the attribute
-    and coercion to read it with (None when it goes through graphql-core), whether a list.
-    `whole`: every field takes the short way."""
-
-    whole = False
-
-
-def _leaf(type_: Any) -> tuple[Callable[[Any], Any] | None, bool]:
-    """The output coercion of a (non-null) scalar or enum type and whether the type is a list
-    of them; (None, False) for any other type."""
-    if isinstance(type_, GraphQLNonNull):
-        type_ = type_.of_type
-    if isinstance(type_, GraphQLList):
-        item = type_.of_type
-        # Items must be non-null: a null item takes graphql-core's path, which knows the rule.
-        if isinstance(item, GraphQLNonNull) and isinstance(
-            item.of_type, (GraphQLScalarType, GraphQLEnumType)
-        ):
-            return item.of_type.coerce_output_value, True
-        return None, False
-    if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
-        return type_.coerce_output_value, False
-    return None, False
-
-
-def _way(
-    parent_type: GraphQLObjectType, name: str
-) -> tuple[str, Callable[[Any], Any], bool] | None:
-    """How field `name` of `parent_type` is read the short way (attribute, coercion, whether a
-    list), or None when only graphql-core may complete it."""
-    field_def = parent_type.fields.get(name)
-    definition = field_def.extensions.get("strawberry-definition") if field_def else None
-    if (
-        field_def is None
-        or definition is None
-        or not getattr(field_def.resolve, "_is_default", False)
-        or not definition.is_basic_field
-        or definition.default_resolver is not getattr
-        or field_def.args
-    ):
-        return None
-    coerce, many = _leaf(field_def.type)
-    return None if coerce is None else (definition.python_name, coerce, many)
-
-
-# What `_way` found, per object type and field name: facts of the schema, so shared by every
+# What `way` found, per object type and field name: facts of the schema, so shared by every
 # request (weakly: a schema that is dropped takes its entries with it).
 _WAYS: WeakKeyDictionary[GraphQLObjectType, dict[str, Any]] = WeakKeyDictionary()
 _UNKNOWN = object()
@@ -128,15 +65,15 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             name = details[0].node.name.value
             way = ways.get(name, _UNKNOWN)
             if way is _UNKNOWN:
-                way = ways[name] = _way(parent_type, name)
+                way = ways[name] = way_of(parent_type, name)
             if way is not None and all(
                 not (d.node.arguments or d.node.directives) and d.defer_usage is None
                 for d in details
             ):
                 plan.append((response_name, details, *way))  # type: ignore[arg-type]
             else:
-                plan.append((response_name, details, None, None, False))
-        plan.whole = all(step[3] is not None for step in plan)
+                plan.append((response_name, details, None, None, None, False, False))
+        plan.whole = all(step[4] is not None for step in plan)
         return plan
 
     def _plan_of(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan:
@@ -212,7 +149,7 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 rows: list[dict[str, Any]] = []
                 append = rows.append
                 for item in items:
-                    row = None if item is None else _short_row(plan, item)
+                    row = None if item is None else short_row(plan, item)
                     if row is None:
                         break
                     append(row)
@@ -235,7 +172,7 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self._short and item is not None:
             plan = self._item_plan(item_type, field_details_list)
             if plan is not None:
-                row = _short_row(plan, item)
+                row = short_row(plan, item)
                 if row is not None:
                     complete_results.append(row)
                     return False
@@ -265,12 +202,12 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         results: dict[str, Any] = {}
         slow: dict[str, Any] | None = None
-        for response_name, details, attr, coerce, many in self._plan_of(
+        for response_name, details, attr, call, coerce, many, nullable in self._plan_of(
             parent_type, grouped_field_set
         ):
             if coerce is not None:
-                value = _short_value(source_value, attr, coerce, many)  # type: ignore[arg-type]
-                if value is not _SLOW:
+                value = short_value(read(source_value, attr, call), coerce, many, nullable)
+                if value is not SLOW:
                     results[response_name] = value
                     continue
             # graphql-core's own path, with its errors; the key keeps its place in the order.
@@ -314,72 +251,6 @@ def _share(key: tuple[GraphQLObjectType, int], node: FieldNode, collected: Any) 
     _COLLECTED[key] = (node, collected)
     if collected is not None:
         _SHARED_PLANS[id(collected[0])] = (collected[0], None)
-
-
-_SLOW = object()
-MIN_INT, MAX_INT = -(2**31), 2**31 - 1
-
-
-def _short_value(source: Any, attr: str, coerce: Callable[[Any], Any], many: bool) -> Any:
-    """The field's completed value, or _SLOW when graphql-core must complete it (a null, an
-    error, a value that does not coerce)."""
-    value: Any = getattr(source, attr, None)
-    kind = type(value)
-    # What graphql-core's String, Boolean and Int coercions return unchanged, without the call.
-    if kind is str:
-        if coerce is _STRING:
-            return value
-    elif kind is bool:
-        if coerce is _BOOLEAN:
-            return value
-    elif kind is int:
-        if coerce is _INT and MIN_INT <= value <= MAX_INT:
-            return value
-    elif value is None or isinstance(value, Exception):
-        return _SLOW
-    try:
-        if many:
-            if not isinstance(value, (list, tuple)):
-                return _SLOW
-            items = [coerce(v) for v in value]
-            if None in items or Undefined in items:
-                return _SLOW
-            return items
-        coerced = coerce(value)
-    except Exception:  # graphql-core reports it, on its own path
-        return _SLOW
-    if coerced is None or coerced is Undefined:
-        return _SLOW
-    return coerced
-
-
-def _short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
-    """Every field of `source` the short way, or None if one of them needs graphql-core. The
-    common cases of `_short_value` are written out here: this runs for every row of a page."""
-    row: dict[str, Any] = {}
-    # A todo never edited holds one datetime object as both its times: formatted once.
-    last: Any = None
-    text = ""
-    for response_name, _, attr, coerce, many in plan:
-        value: Any = getattr(source, attr, None)  # type: ignore[arg-type]
-        kind = type(value)
-        if (
-            (kind is str and coerce is _STRING)
-            or (kind is bool and coerce is _BOOLEAN)
-            or (kind is int and coerce is _INT and MIN_INT <= value <= MAX_INT)
-        ):
-            row[response_name] = value
-            continue
-        if kind is datetime and coerce is _ISOFORMAT:
-            if value is not last:
-                last, text = value, value.isoformat()
-            row[response_name] = text
-            continue
-        value = _short_value(source, attr, coerce, many)  # type: ignore[arg-type]
-        if value is _SLOW:
-            return None
-        row[response_name] = value
-    return row
 
 
 async def _merge_later(results: dict[str, Any], slow: dict[str, Any], done: Any) -> Any:

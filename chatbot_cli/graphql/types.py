@@ -11,6 +11,7 @@ import strawberry
 from chatbot_cli.db.todo_query import Sort
 from chatbot_cli.db.todo_query import urgency as urgency_of
 from chatbot_cli.db.todo_record import PRIORITIES, TodoRecord
+from chatbot_cli.graphql.leaf_fields import PURE
 
 if TYPE_CHECKING:
     from chatbot_cli.db.session import Database
@@ -64,7 +65,8 @@ class Todo:
 
     @strawberry.field(
         description="Taskwarrior's urgency from due date, priority, age, tags, project and "
-        "notes; 0 once completed."
+        "notes; 0 once completed.",
+        metadata={PURE: True},
     )
     def urgency(self) -> float:
         # Computed only when asked for: most lists do not show it.

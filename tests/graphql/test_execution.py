@@ -18,6 +18,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from chatbot_cli.db import urgency
 from chatbot_cli.db.models import utcnow
+from chatbot_cli.graphql import types
 from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
 from tests.graphql.conftest import GQL
 
@@ -144,3 +145,29 @@ def test_a_plain_sub_selection_is_collected_once_for_every_request(
     assert gql.ok(spread)["createTodo"]["title"] == "z"
     assert gql.ok(spread)["createTodo"]["title"] == "z"
     assert collected == ["Todo"] * 4
+
+
+def test_a_pure_resolver_that_raises_answers_as_graphql_core_does(
+    gql: GQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short way calls a PURE resolver; one that raises sends its row through graphql-core,
+    which calls it again and reports the error at its path, byte for byte as before."""
+    _seed(gql)
+    real = types.urgency_of
+
+    def failing(record: Any) -> float:
+        if record.id == 5:
+            raise ValueError("no urgency")
+        return real(record)
+
+    monkeypatch.setattr(types, "urgency_of", failing)
+    now = utcnow()
+    monkeypatch.setattr(urgency, "utcnow", lambda: now)
+    document = f"{{ todos(limit: 1000) {{ {EVERY} }} }}"
+    ours = gql.post(document)
+    with _graphql_core_execution():
+        theirs = gql.post(document)
+    assert ours.content == theirs.content
+    body = ours.json()
+    assert [e["path"] for e in body["errors"]] == [["todos", 35, "urgency"]]
+    assert body["data"] is None  # urgency is non-null, and so is every todo in the list

@@ -116,15 +116,20 @@ def test_the_short_way_still_meets_graphql_cores_execution() -> None:
     """graphql/execution.py overrides graphql-core's `execute_fields`, `complete_iterable_value`,
     `complete_list_item_value` and `collect_subfields` (a 3-tuple, from field details with
     `node`, `defer_usage` and `fragment_variable_values`), calls `get_stream_usage`, reads the
-    middleware manager's `middlewares`, Strawberry's `_is_default` mark on an attribute resolver
-    and the field definition under `extensions["strawberry-definition"]`. Any of them renamed
-    would make the short way silently stop applying (or apply where it must not)."""
+    middleware manager's `middlewares`, Strawberry's `_is_default` mark on an attribute resolver,
+    the field definition under `extensions["strawberry-definition"]` with its `base_resolver`
+    (`is_async`, `self_parameter`, `signature`, `wrapped_func`) and `metadata`, and an enum
+    type's `wrapped_cls`. Any of them renamed would make the short way silently stop applying
+    (or apply where it must not)."""
     from graphql import GraphQLObjectType
     from graphql.execution.collect_fields import CollectedFields, FieldDetails
     from graphql.execution.middleware import MiddlewareManager
     from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as Base
 
+    from chatbot_cli.cli.todo_queries import FIELDS
     from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
+    from chatbot_cli.graphql.leaf_fields import PURE
+    from chatbot_cli.graphql.types import Priority
 
     assert issubclass(LeafFieldsExecutionContext, Base)
     assert _params(Base.execute_fields) == _params(LeafFieldsExecutionContext.execute_fields)
@@ -151,15 +156,24 @@ def test_the_short_way_still_meets_graphql_cores_execution() -> None:
     assert getattr(title.resolve, "_is_default", False) is True
     assert title.extensions["strawberry-definition"].is_basic_field
     assert not getattr(todo.fields["urgency"].resolve, "_is_default", False)
-    # And the plans say so: every plain leaf field of a Todo takes the short way.
+    resolver = todo.fields["urgency"].extensions["strawberry-definition"].base_resolver
+    assert resolver.is_async is False and resolver.self_parameter is not None
+    assert list(resolver.signature.parameters) == ["self"] and callable(resolver.wrapped_func)
+    assert todo.fields["urgency"].extensions["strawberry-definition"].metadata == {PURE: True}
+    priority = schema._schema.type_map["Priority"]
+    assert getattr(priority, "wrapped_cls", None) is Priority
+    # And the plans say so: every field the CLI lists (urgency, a PURE resolver, included) and
+    # `__typename` take the short way, each read its own way.
+    fields = [*FIELDS.split(), "__typename"]
     plan = LeafFieldsExecutionContext._plan(
         LeafFieldsExecutionContext.__new__(LeafFieldsExecutionContext),
         todo,
-        {name: [_Details(name)] for name in ("id", "title", "tags", "urgency")},
+        {name: [_Details(name)] for name in fields},
     )
-    assert [(step[0], step[2] is not None) for step in plan] == [
-        ("id", True), ("title", True), ("tags", True), ("urgency", False),
-    ]  # fmt: skip
+    assert plan.whole
+    ways = {step[0]: (step[2], step[3] is not None) for step in plan}
+    assert ways["title"] == ("title", False) and ways["createdAt"] == ("created_at", False)
+    assert ways["urgency"] == (None, True) and ways["__typename"] == (None, True)
 
 
 class _Details:

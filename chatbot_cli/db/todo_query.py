@@ -31,7 +31,16 @@ from chatbot_cli.db.todo_record import (
 from chatbot_cli.db.urgency import most_urgent, urgency, urgency_params, urgency_sql
 from chatbot_cli.errors import InvalidRequest
 
-__all__ = ["Sort", "TodoFilter", "TodoPage", "get_todo", "list_todos", "page_todos", "urgency"]
+__all__ = [
+    "Sort",
+    "TodoFilter",
+    "TodoPage",
+    "get_todo",
+    "list_todo_rows",
+    "list_todos",
+    "page_todos",
+    "urgency",
+]
 
 
 class Sort(Enum):
@@ -159,6 +168,33 @@ async def list_todos(
     sort: Sort = Sort.CREATED,
 ) -> list[TodoRecord]:
     """The owner's todos in `sort` order (newest first by default)."""
+    return records(
+        await list_todo_rows(
+            db,
+            owner,
+            completed=completed,
+            search=search,
+            limit=limit,
+            offset=offset,
+            where=where,
+            sort=sort,
+        )
+    )
+
+
+async def list_todo_rows(
+    db: Database,
+    owner: str,
+    *,
+    completed: bool | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    where: TodoFilter | None = None,
+    sort: Sort = Sort.CREATED,
+) -> list[Any]:
+    """`list_todos` as the rows the database gave, for `records` to convert (on SQLite, times
+    are the stored text): a caller that needs only some columns of a page converts no more."""
     _check_page(limit, offset)
     where = where or TodoFilter(completed=completed, search=search)
     now = utcnow()
@@ -173,7 +209,7 @@ async def list_todos(
             stmt = stmt.limit(limit)
         return list(conn.execute(_as_text(stmt, db.is_sqlite), urgency_params(now)).all())
 
-    return records(await db.read(read))
+    return await db.read(read)
 
 
 async def get_todo(db: Database, owner: str, todo_id: int) -> TodoRecord | None:

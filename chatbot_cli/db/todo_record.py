@@ -117,6 +117,29 @@ def utc_of_text(text: str) -> datetime:
     return _from_text(text, None)
 
 
+def iso_of_text(text: str) -> str:
+    """`utc_of_text(text).isoformat()`, without formatting a datetime for the shape SQLAlchemy
+    writes: once `fromisoformat` took the text (so it is a real time, every field its digits),
+    its ISO form is the text with a `T`, without a zero fraction, and with `+00:00`, as
+    `isoformat` writes it. Hour 24 is left to the general way: newer Pythons read it as the
+    next day."""
+    if len(text) == 26 and text[19] == "." and text[10] == " " and text[11:13] != "24":
+        try:
+            _parse(text + "+00:00")
+        except ValueError:
+            pass
+        else:
+            if text[20:] == "000000":
+                return text[:10] + "T" + text[11:19] + "+00:00"
+            return text[:10] + "T" + text[11:] + "+00:00"
+    return utc_of_text(text).isoformat()
+
+
+def text_page(rows: list[Any]) -> bool:
+    """Whether `rows` start with COLUMNS read as TEXT_COLUMNS (SQLite's times as text)."""
+    return bool(rows) and rows[0]._fields[: len(_NAMES)] == _NAMES and type(rows[0][3]) is str
+
+
 _parse = datetime.fromisoformat
 # Its result conversion takes text (SQLite's) and never reads the dialect.
 _from_text = cast(Callable[[str, Any], datetime], UTCDateTime().process_result_value)

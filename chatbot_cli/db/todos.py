@@ -23,7 +23,7 @@ from chatbot_cli.db import journal
 from chatbot_cli.db.driver_insert import driver_insert
 from chatbot_cli.db.models import todo_journal, todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
-from chatbot_cli.db.todo_query import get_todo, list_todos
+from chatbot_cli.db.todo_query import get_todo, list_todo_rows, list_todos
 from chatbot_cli.db.todo_record import (
     COLUMNS,
     MAX_SEARCH_CHARS,
@@ -48,6 +48,7 @@ __all__ = [
     "check_text",
     "clean_title",
     "get_todo",
+    "list_todo_rows",
     "list_todos",
 ]
 

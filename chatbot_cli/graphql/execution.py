@@ -33,7 +33,7 @@ from graphql import FieldNode, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.middleware import MiddlewareManager
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from chatbot_cli.graphql.leaf_fields import SLOW, Plan, read, short_row, short_value
+from chatbot_cli.graphql.leaf_fields import SLOW, LeafRows, Plan, read, short_row, short_value
 from chatbot_cli.graphql.leaf_fields import way as way_of
 
 # What `way` found, per object type and field name: facts of the schema, so shared by every
@@ -142,11 +142,18 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """A whole list of short-way rows in one loop, without a response path or a completion
         call per item; the first item that needs graphql-core sends the whole list through
         graphql-core's own loop (reading a row has no side effects, so reading it twice is
-        safe), which then also gives any error its path."""
-        if self._short and type(items) is list and not isinstance(path.key, int):
+        safe), which then also gives any error its path. A list that completes its own items
+        (`LeafRows`: `todo_rows.TodoRows`) is asked first."""
+        own = isinstance(items, LeafRows)
+        if self._short and (own or type(items) is list) and not isinstance(path.key, int):
             plan = self._item_plan(item_type, field_details_list)
             if plan is not None and self.get_stream_usage(field_details_list, path) is None:
-                rows: list[dict[str, Any]] = []
+                if own:
+                    rows = items.leaf_rows(plan)
+                    if rows is not None:
+                        return rows
+                    items = list(items)
+                rows = []
                 append = rows.append
                 for item in items:
                     row = None if item is None else short_row(plan, item)

@@ -31,12 +31,12 @@ from graphql import (
 )
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-_STRING = GraphQLString.coerce_output_value
-_BOOLEAN = GraphQLBoolean.coerce_output_value
-_INT = GraphQLInt.coerce_output_value
-_FLOAT = GraphQLFloat.coerce_output_value
+STRING = GraphQLString.coerce_output_value
+BOOLEAN = GraphQLBoolean.coerce_output_value
+INT = GraphQLInt.coerce_output_value
+FLOAT = GraphQLFloat.coerce_output_value
 # Strawberry's DateTime output coercion: `isoformat()`, which never answers None for a datetime.
-_ISOFORMAT = DateTimeDefinition.serialize
+ISOFORMAT = DateTimeDefinition.serialize
 
 # Field metadata (`strawberry.field(metadata={PURE: True})`) of a resolver without side effects.
 PURE = "chatbot.pure"
@@ -54,6 +54,15 @@ class Plan(list[Step]):
     way."""
 
     whole = False
+
+
+class LeafRows:
+    """A list a resolver returns that may complete its items itself: given the plan of its
+    items (`whole`), `leaf_rows` answers every item's completed fields exactly as `short_row`
+    would from the items, or None, and the list is then iterated as any other."""
+
+    def leaf_rows(self, plan: Plan) -> list[dict[str, Any]] | None:
+        raise NotImplementedError
 
 
 def _coercion(type_: GraphQLScalarType | GraphQLEnumType) -> Coerce:
@@ -99,7 +108,7 @@ def way(parent_type: GraphQLObjectType, name: str) -> Way | None:
     """How field `name` of `parent_type` is read the short way, or None when only graphql-core
     may complete it."""
     if name == "__typename":
-        return None, _type_name(parent_type.name), _STRING, False, False
+        return None, _type_name(parent_type.name), STRING, False, False
     field_def = parent_type.fields.get(name)
     definition = field_def.extensions.get("strawberry-definition") if field_def else None
     if field_def is None or definition is None or field_def.args or definition.extensions:
@@ -149,13 +158,13 @@ def short_value(value: Any, coerce: Coerce, many: bool, nullable: bool) -> Any:
     kind = type(value)
     # What graphql-core's String, Boolean and Int coercions return unchanged, without the call.
     if kind is str:
-        if coerce is _STRING:
+        if coerce is STRING:
             return value
     elif kind is bool:
-        if coerce is _BOOLEAN:
+        if coerce is BOOLEAN:
             return value
     elif kind is int:
-        if coerce is _INT and MIN_INT <= value <= MAX_INT:
+        if coerce is INT and MIN_INT <= value <= MAX_INT:
             return value
     elif value is None:
         return None if nullable else SLOW
@@ -165,7 +174,7 @@ def short_value(value: Any, coerce: Coerce, many: bool, nullable: bool) -> Any:
         if many:
             if not isinstance(value, (list, tuple)):
                 return SLOW
-            if coerce is _STRING:
+            if coerce is STRING:
                 for item in value:
                     if type(item) is not str:
                         break
@@ -194,18 +203,18 @@ def short_row(plan: Plan, source: Any) -> dict[str, Any] | None:
         value: Any = getattr(source, attr, SLOW) if call is None else read(source, None, call)  # type: ignore[arg-type]
         kind = type(value)
         if (
-            (kind is str and coerce is _STRING)
-            or (kind is bool and coerce is _BOOLEAN)
-            or (kind is int and coerce is _INT and MIN_INT <= value <= MAX_INT)
+            (kind is str and coerce is STRING)
+            or (kind is bool and coerce is BOOLEAN)
+            or (kind is int and coerce is INT and MIN_INT <= value <= MAX_INT)
         ):
             row[response_name] = value
             continue
-        if kind is datetime and coerce is _ISOFORMAT:
+        if kind is datetime and coerce is ISOFORMAT:
             if value is not last:
                 last, text = value, value.isoformat()
             row[response_name] = text
             continue
-        if kind is float and coerce is _FLOAT and isfinite(value):
+        if kind is float and coerce is FLOAT and isfinite(value):
             row[response_name] = value
             continue
         if value is None and nullable:

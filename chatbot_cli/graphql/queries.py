@@ -7,6 +7,7 @@ produce more than MAX_ROWS rows together. A longer list is read page by page (`t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from strawberry.types.nodes import SelectedField
 from chatbot_cli.db import todos as db_todos
 from chatbot_cli.db.todo_query import TodoFilter, page_todos
 from chatbot_cli.errors import InvalidRequest, NotFound
+from chatbot_cli.graphql.todo_rows import TodoRows
 from chatbot_cli.graphql.types import PageInfo, Priority, Todo, TodoConnection, TodoSort, caller
 from chatbot_cli.graphql.usage import UsageRow, resolve_usage
 
@@ -113,10 +115,10 @@ class Query:
             strawberry.argument(description=f"At most this many (default {DEFAULT_PAGE})."),
         ] = None,
         offset: Annotated[int, strawberry.argument(description="Skip this many first.")] = 0,
-    ) -> list[Todo]:
+    ) -> Sequence[Todo]:
         database, owner = caller(info)
         where = _filter(completed, search, tag, project, priority, due_before, due_after, overdue)
-        records = await db_todos.list_todos(
+        rows = await db_todos.list_todo_rows(
             database,
             owner,
             where=where,
@@ -124,7 +126,7 @@ class Query:
             limit=page_size(limit, "limit"),
             offset=offset,
         )
-        return [Todo.from_record(r) for r in records]
+        return TodoRows(rows)
 
     @strawberry.field(
         description="Your todos a page at a time: `first` of them after the cursor `after` "

@@ -30,7 +30,7 @@ class Priority(Enum):
 
 
 # By stored level: a page of todos looks each one up, and calling the enum costs far more.
-_PRIORITY = tuple(Priority(p) for p in PRIORITIES)
+PRIORITY_BY_LEVEL = tuple(Priority(p) for p in PRIORITIES)
 
 
 @strawberry.enum(description="List order; every order ends on the id, so pages never overlap.")
@@ -81,7 +81,7 @@ class Todo:
             created_at=record.created_at,
             updated_at=record.updated_at,
             due=record.due,
-            priority=_PRIORITY[record.priority],
+            priority=PRIORITY_BY_LEVEL[record.priority],
             tags=list(record.tags),
             project=record.project,
             notes=record.notes,

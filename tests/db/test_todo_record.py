@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import create_engine, insert, literal, select
 
 from chatbot_cli.db.models import Base, UTCDateTime, todos
-from chatbot_cli.db.todo_record import COLUMNS, TEXT_COLUMNS, record, records, utc_of_text
+from chatbot_cli.db.todo_record import (
+    COLUMNS,
+    TEXT_COLUMNS,
+    iso_of_text,
+    record,
+    records,
+    utc_of_text,
+)
 
 
 def test_records_by_position_equal_records_by_name() -> None:
@@ -97,3 +104,39 @@ def test_utc_of_text_is_utcdatetimes_conversion() -> None:
         if isinstance(got, datetime):
             assert isinstance(expected, datetime)
             assert got.tzinfo is UTC and got.isoformat() == expected.isoformat(), text
+
+
+def test_iso_of_text_is_isoformat_of_the_time_utc_of_text_reads() -> None:
+    """The text rewritten for SQLAlchemy's shape, or the datetime formatted for any other: the
+    same characters `isoformat()` gives (or the same refusal), fraction or none, hour 24 and
+    odd text of that length included."""
+    texts = [
+        "2026-11-30 16:19:43.518000",
+        "2026-11-30 16:19:43.000000",
+        "2026-11-30 16:19:43.000001",
+        "0001-01-01 00:00:00.000000",
+        "9999-12-31 23:59:59.999999",
+        "2026-11-30 24:00:00.000000",
+        "2026-11-30 10:00:00.1+0500",
+        "2026-11-30 10:00:00.12345Z",
+        "2026-11-30 10:00:00.1-05:0",
+        "2026-13-30 10:00:00.000000",
+        "2026-02-30 10:00:00.000000",
+        "2026-11-30 10:00:60.000000",
+        "2026-11-30 10:00:00.12345.",
+        "2026-11-30 1a:00:00.123456",
+        "2026-11-30T10:00:00.123456",
+        "2026-11-30 10:00:00+01:00",
+        "2026-11-30",
+    ]
+    for text in texts:
+        try:
+            expected: object = utc_of_text(text).isoformat()
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = iso_of_text(text)
+        except ValueError:
+            got = ValueError
+        assert got == expected, text
+    assert iso_of_text("2026-11-30 16:19:43.000000") == "2026-11-30T16:19:43+00:00"

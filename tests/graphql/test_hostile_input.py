@@ -152,7 +152,7 @@ def test_unexpected_errors_are_masked(gql_sqlite: GQL, monkeypatch: pytest.Monke
     async def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(db_todos, "list_todos", boom)
+    monkeypatch.setattr(db_todos, "list_todo_rows", boom)
     errors = graphql_errors(gql_sqlite, "{ todos { id } }")
     assert errors[0]["message"] == "Unexpected error."
     assert errors[0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"

@@ -1,0 +1,151 @@
+"""A list of todos as `todos` returns it: the database's rows, made `Todo` objects only when
+graphql-core needs them.
+
+Why: for a page that selects stored columns only (the usual list), building a `TodoRecord` and a
+`Todo` for every row and formatting each time with `datetime.isoformat` cost more than reading the
+rows. When the short way can complete every selected field (`leaf_fields.Plan.whole`, no
+resolver among them), `LeafFieldsExecutionContext` asks the list for its rows (`leaf_rows`), and
+on SQLite each is completed straight from the stored row: a time stays the text SQLite holds,
+turned into `isoformat`'s shape (`todo_record.iso_of_text`). A value the short way would not pass
+through as it is (an id out of Int's range, a title that is not text, an unknown priority...) or
+a field this module does not know makes `leaf_rows` answer None, and the list takes the usual
+way, so the response is the same bytes either way (tests/graphql/test_execution_generated.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from chatbot_cli.db.todo_record import iso_of_text, records, text_page
+from chatbot_cli.graphql.leaf_fields import (
+    BOOLEAN,
+    INT,
+    ISOFORMAT,
+    MAX_INT,
+    MIN_INT,
+    STRING,
+    LeafRows,
+    Plan,
+)
+from chatbot_cli.graphql.types import PRIORITY_BY_LEVEL, Todo
+
+# Per `Todo` attribute: its place in `_values`, and the coercion the GraphQL type must have for
+# that value to be the completed one (priority: the enum's own, from the plan).
+_PLACES: dict[str, tuple[int, Any]] = {
+    "id": (0, INT),
+    "title": (1, STRING),
+    "completed": (2, BOOLEAN),
+    "created_at": (3, ISOFORMAT),
+    "updated_at": (4, ISOFORMAT),
+    "due": (5, ISOFORMAT),
+    "priority": (6, None),  # the level, completed by the plan's coercion
+    "project": (7, STRING),
+    "notes": (8, STRING),
+    "tags": (9, STRING),
+    "uid": (10, STRING),
+}
+_LISTS = {"tags"}
+_PRIORITY = 6
+# The places whose value must be text (or null where the type allows it).
+_TEXT_PLACES = (1, 7, 8, 10)
+
+
+class TodoRows(LeafRows, Sequence[Todo]):
+    """The rows of a todo page (`db.todos.list_todo_rows`), a sequence of `Todo`.
+
+    Every row is checked and converted here, in the resolver, as `records` and
+    `Todo.from_record` would do it: a row they would fail on makes the todos at once, so the
+    failure happens where and when it always did."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+        self._todos: list[Todo] | None = None
+        self._values: list[list[Any]] | None = None
+        if text_page(rows):
+            values = []
+            for row in rows:
+                converted = _values(row)
+                if converted is None:
+                    break
+                values.append(converted)
+            else:
+                self._values = values
+        if self._values is None:
+            self._made()
+
+    def _made(self) -> list[Todo]:
+        if self._todos is None:
+            self._todos = [Todo.from_record(r) for r in records(self._rows)]
+        return self._todos
+
+    def __iter__(self) -> Iterator[Todo]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._made()[index]
+
+    def leaf_rows(self, plan: Plan) -> list[dict[str, Any]] | None:
+        if self._values is None:
+            return None
+        places: list[tuple[str, int]] = []
+        priority = None
+        names: dict[int, Any] = {}
+        for response_name, _, attr, call, coerce, many, _ in plan:
+            known = _PLACES.get(attr) if call is None and attr is not None else None
+            if known is None or coerce is None:
+                return None
+            place, expected = known
+            if place == _PRIORITY:
+                expected, priority = coerce, response_name
+                names = {level: coerce(m) for level, m in enumerate(PRIORITY_BY_LEVEL)}
+                if None in names.values():
+                    return None
+            if coerce is not expected or many is not (attr in _LISTS):
+                return None
+            places.append((response_name, place))
+        page = [{name: values[place] for name, place in places} for values in self._values]
+        if priority is not None:
+            for row in page:
+                row[priority] = names[row[priority]]
+        return page
+
+
+def _values(row: Any) -> list[Any] | None:
+    """Every field of a todo as the short way completes it (the priority as its level), from
+    its row; None when the row must take the usual way: a value the short way would coerce or
+    refuse, or one that `records` or `Todo.from_record` would fail on."""
+    todo_id, title, done, created, updated, _, due, level, project, notes, tags, uid = row[:12]
+    if type(todo_id) is not int or not MIN_INT <= todo_id <= MAX_INT:
+        return None
+    made = _iso(created)
+    later = made if updated == created else _iso(updated)
+    when = None if due is None else _iso(due)
+    if made is None or later is None or (when is None and due is not None):
+        return None
+    if type(level) is not int or not 0 <= level < len(PRIORITY_BY_LEVEL):
+        return None
+    if not tags:
+        words = []
+    elif type(tags) is str:
+        words = tags.split()
+    else:
+        return None
+    values = [todo_id, title, bool(done), made, later, when, level, project, notes, words, uid]
+    for place in _TEXT_PLACES:
+        value = values[place]
+        if type(value) is not str and (value is not None or place == 1):
+            return None
+    return values
+
+
+def _iso(text: Any) -> str | None:
+    if type(text) is not str:
+        return None
+    try:
+        return iso_of_text(text)
+    except Exception:  # the usual way reports it
+        return None

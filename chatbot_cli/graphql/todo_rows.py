@@ -8,8 +8,8 @@ resolver among them), `LeafFieldsExecutionContext` asks the list for its rows (`
 on SQLite each is completed straight from the stored row: a time stays the text SQLite holds,
 turned into `isoformat`'s shape (`todo_record.iso_of_text`). A value the short way would not pass
 through as it is (an id out of Int's range, a title that is not text, an unknown priority...) or
-a field this module does not know makes `leaf_rows` answer None, and the list takes the usual
-way, so the response is the same bytes either way (tests/graphql/test_execution_generated.py).
+a field this module does not know sends the list the usual way, so the response is the same
+bytes either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class TodoRows(LeafRows, Sequence[Todo]):
         if self._values is None:
             return None
         places: list[tuple[str, int]] = []
-        priority = None
+        priorities: list[str] = []  # its response names: it may be selected under two aliases
         names: dict[int, Any] = {}
         for response_name, _, attr, call, coerce, many, _ in plan:
             known = _PLACES.get(attr) if call is None and attr is not None else None
@@ -100,7 +100,8 @@ class TodoRows(LeafRows, Sequence[Todo]):
                 return None
             place, expected = known
             if place == _PRIORITY:
-                expected, priority = coerce, response_name
+                expected = coerce
+                priorities.append(response_name)
                 names = {level: coerce(m) for level, m in enumerate(PRIORITY_BY_LEVEL)}
                 if None in names.values():
                     return None
@@ -108,9 +109,9 @@ class TodoRows(LeafRows, Sequence[Todo]):
                 return None
             places.append((response_name, place))
         page = [{name: values[place] for name, place in places} for values in self._values]
-        if priority is not None:
-            for row in page:
-                row[priority] = names[row[priority]]
+        for row in page if priorities else ():
+            for name in priorities:
+                row[name] = names[row[name]]
         return page
 
 

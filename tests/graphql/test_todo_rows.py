@@ -47,10 +47,14 @@ def _same_as_the_usual_way(gql: GQL, document: str) -> Any:
 def test_stored_columns_are_completed_from_the_rows(gql_sqlite: GQL, made: list[int]) -> None:
     _seed(gql_sqlite)
     made.clear()
-    for selection in (COLUMNS, "a: title id b: createdAt", "tags due priority"):
+    for selection in (COLUMNS, "a: title id b: createdAt", "tags p: priority due priority"):
         data = gql_sqlite.ok(f"{{ todos {{ {selection} }} }}")
         assert len(data["todos"]) == 2
     assert made == []
+    twice = gql_sqlite.ok("{ todos { p: priority priority t: tags tags } }")["todos"][0]
+    assert twice == {"p": "HIGH", "priority": "HIGH", "t": ["a", "b"], "tags": ["a", "b"]}
+    _same_as_the_usual_way(gql_sqlite, "{ todos { p: priority id priority } }")
+    made.clear()
     full = gql_sqlite.ok(f"{{ todos {{ {COLUMNS} }} }}")["todos"][0]
     assert full["tags"] == ["a", "b"] and full["priority"] == "HIGH"
     assert full["due"] == "2030-01-02T16:00:00+00:00"

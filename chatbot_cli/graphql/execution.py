@@ -9,11 +9,11 @@ thousands of such calls for what is, field by field, `getattr` then the scalar's
 or directive whose type is a scalar or enum (or a list of them), when no extension resolves
 fields: a Strawberry field without a resolver, `__typename`, or one whose resolver takes only
 `self` and is marked `PURE` (no side effects, so calling it again on graphql-core's path is
-harmless). It reads the
-attribute (or calls the resolver) and coerces it with the type's own `coerce_output_value`, so
-the value is the one graphql-core would produce; a null is null where the type allows it.
-Anything else — a null where the type forbids it, an error, a value that does not coerce, any
-other field — takes graphql-core's own path, which also reports the error exactly as before.
+harmless). It reads the attribute (or calls the resolver) and coerces it with the type's own
+`coerce_output_value`, so the value is the one graphql-core would produce; a null is null where
+the type allows it. Anything else — a null where the type forbids it, an error, a value that does
+not coerce, any other field — takes graphql-core's own path, which also reports the error exactly
+as before.
 
 A sub-selection of fields only, none with a directive, is collected once and kept across
 requests with its plan (`collect_subfields`): graphql-core collects it again for every request,

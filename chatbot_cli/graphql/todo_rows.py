@@ -15,6 +15,7 @@ bytes either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from chatbot_cli.db.todo_record import iso_of_text, records, text_page
@@ -47,8 +48,6 @@ _PLACES: dict[str, tuple[int, Any]] = {
 }
 _LISTS = {"tags"}
 _PRIORITY = 6
-# The places whose value must be text (or null where the type allows it).
-_TEXT_PLACES = (1, 7, 8, 10)
 
 
 class TodoRows(LeafRows, Sequence[Todo]):
@@ -120,8 +119,12 @@ def _values(row: Any) -> list[Any] | None:
     its row; None when the row must take the usual way: a value the short way would coerce or
     refuse, or one that `records` or `Todo.from_record` would fail on."""
     todo_id, title, done, created, updated, _, due, level, project, notes, tags, uid = row[:12]
-    if type(todo_id) is not int or not MIN_INT <= todo_id <= MAX_INT:
+    if type(todo_id) is not int or not MIN_INT <= todo_id <= MAX_INT or type(title) is not str:
         return None
+    # Text, or null where the type allows it.
+    for value in (project, notes, uid):
+        if value is not None and type(value) is not str:
+            return None
     made = _iso(created)
     later = made if updated == created else _iso(updated)
     when = None if due is None else _iso(due)
@@ -135,14 +138,13 @@ def _values(row: Any) -> list[Any] | None:
         words = tags.split()
     else:
         return None
-    values = [todo_id, title, bool(done), made, later, when, level, project, notes, words, uid]
-    for place in _TEXT_PLACES:
-        value = values[place]
-        if type(value) is not str and (value is not None or place == 1):
-            return None
-    return values
+    return [todo_id, title, bool(done), made, later, when, level, project, notes, words, uid]
 
 
+# Remembered per value: a page's times come back on every read of it, and turning one into its
+# ISO form (checking it is a real time first) cost more than the rest of its row. `typed`, so a
+# number stored where a time belongs is never mistaken for another type's entry.
+@lru_cache(maxsize=1 << 14, typed=True)
 def _iso(text: Any) -> str | None:
     if type(text) is not str:
         return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, false, func, or_, select
 
+from chatbot_cli.db.driver_page import COMPLETED, LIMIT, OFFSET, OWNER, read_page
 from chatbot_cli.db.models import todo_tags, todos, utcnow
 from chatbot_cli.db.session import Database
 from chatbot_cli.db.todo_record import (
@@ -198,13 +199,33 @@ async def list_todo_rows(
     _check_page(limit, offset)
     where = where or TodoFilter(completed=completed, search=search)
     now = utcnow()
-    base = _filtered(owner, where, now, db.is_sqlite)
+    # The common pages (one page of a stored order, no filter but `completed`) on SQLite: SQL
+    # compiled once per shape, run on the driver's cursor (db/driver_page.py).
+    prepared = (
+        db.is_sqlite
+        and limit is not None
+        and sort is not Sort.URGENCY
+        and where == TodoFilter(where.completed)
+    )
+    shape = (sort, where.completed is not None)
+    base = None if prepared else _filtered(owner, where, now, db.is_sqlite)
+
+    def build(binds: dict[str, Any]) -> Select[Any]:
+        shown = None if where.completed is None else binds[COMPLETED]
+        stmt = _ordered(_filtered(binds[OWNER], TodoFilter(shown), now, True), sort, True)
+        return _as_text(stmt.offset(binds[OFFSET]).limit(binds[LIMIT]), True)
 
     def read(conn: Connection) -> list[Any]:
+        if prepared:
+            values = {OWNER: owner, COMPLETED: where.completed, LIMIT: limit, OFFSET: offset}
+            rows = read_page(conn, shape, build, values)
+            if rows is not None:
+                return rows
+        stmt = base if base is not None else _filtered(owner, where, now, db.is_sqlite)
         if sort is Sort.URGENCY and limit is not None:
             few = _few_enough(conn, owner, where)
-            return most_urgent(conn, base, now, offset, limit, db.is_sqlite, few)
-        stmt = _ordered(base, sort, db.is_sqlite).offset(offset)
+            return most_urgent(conn, stmt, now, offset, limit, db.is_sqlite, few)
+        stmt = _ordered(stmt, sort, db.is_sqlite).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(conn.execute(_as_text(stmt, db.is_sqlite), urgency_params(now)).all())

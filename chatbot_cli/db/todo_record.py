@@ -87,11 +87,20 @@ TEXT_COLUMNS = tuple(
 )
 
 
+class TextRows(list[Any]):
+    """Plain rows (tuples) whose columns are TEXT_COLUMNS in order, as SQLite's driver returns
+    them (`driver_page`): they have no names to check the order by."""
+
+
+def _in_order(rows: list[Any]) -> bool:
+    return isinstance(rows, TextRows) or rows[0]._fields[: len(_NAMES)] == _NAMES
+
+
 def records(rows: list[Any]) -> list[TodoRecord]:
     """`record` of every row, reading rows whose first columns are COLUMNS (or TEXT_COLUMNS) by
     position: a page of a thousand todos would otherwise look every column up by name (the
     figure is in the commit that added this)."""
-    if not rows or rows[0]._fields[: len(_NAMES)] != _NAMES:
+    if not rows or not _in_order(rows):
         return [record(r) for r in rows]
     new = TodoRecord
     if type(rows[0][3]) is str:
@@ -137,7 +146,7 @@ def iso_of_text(text: str) -> str:
 
 def text_page(rows: list[Any]) -> bool:
     """Whether `rows` start with COLUMNS read as TEXT_COLUMNS (SQLite's times as text)."""
-    return bool(rows) and rows[0]._fields[: len(_NAMES)] == _NAMES and type(rows[0][3]) is str
+    return bool(rows) and _in_order(rows) and type(rows[0][3]) is str
 
 
 _parse = datetime.fromisoformat

@@ -35,6 +35,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from chatbot_cli.graphql.leaf_fields import SLOW, LeafRows, Plan, read, short_row, short_value
 from chatbot_cli.graphql.leaf_fields import way as way_of
+from chatbot_cli.graphql.raw_json import FLAG as RAW_JSON
 
 # What `way` found, per object type and field name: facts of the schema, so shared by every
 # request (weakly: a schema that is dropped takes its entries with it).
@@ -46,6 +47,9 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._short = self._uses_short_way(self.middleware_manager)
+        context = self.context_value
+        # The HTTP router encodes `RawJSON` values (raw_json.py); an in-process caller does not.
+        self._raw_json = isinstance(context, dict) and context.get(RAW_JSON) is True
         # Keyed by the grouped field set's id; the set is kept in the value so that the id
         # cannot be reused during this execution (graphql-core memoizes the same way).
         self._plans: dict[int, tuple[Any, Plan]] = {}
@@ -143,12 +147,16 @@ class LeafFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         call per item; the first item that needs graphql-core sends the whole list through
         graphql-core's own loop (reading a row has no side effects, so reading it twice is
         safe), which then also gives any error its path. A list that completes its own items
-        (`LeafRows`: `todo_rows.TodoRows`) is asked first."""
+        (`LeafRows`: `todo_rows.TodoRows`) is asked first: for its JSON text on the HTTP path
+        (`leaf_json`, raw_json.py), else for its rows."""
         own = isinstance(items, LeafRows)
         if self._short and (own or type(items) is list) and not isinstance(path.key, int):
             plan = self._item_plan(item_type, field_details_list)
             if plan is not None and self.get_stream_usage(field_details_list, path) is None:
                 if own:
+                    raw = items.leaf_json(plan) if self._raw_json else None
+                    if raw is not None:
+                        return raw
                     rows = items.leaf_rows(plan)
                     if rows is not None:
                         return rows

@@ -64,6 +64,10 @@ class LeafRows:
     def leaf_rows(self, plan: Plan) -> list[dict[str, Any]] | None:
         raise NotImplementedError
 
+    def leaf_json(self, plan: Plan) -> Any:
+        """`leaf_rows` as one `raw_json.RawJSON`, or None: asked first on the HTTP path."""
+        return None
+
 
 def _coercion(type_: GraphQLScalarType | GraphQLEnumType) -> Coerce:
     """The type's output coercion; for a Strawberry enum, a lookup of the member's name, which

@@ -48,6 +48,8 @@ from chatbot_cli.graphql.execution import LeafFieldsExecutionContext
 from chatbot_cli.graphql.mutations import Mutation
 from chatbot_cli.graphql.operations import CountOperations, operation_errors
 from chatbot_cli.graphql.queries import DEFAULT_PAGE, LIST_FIELDS, MAX_PAGE, MAX_ROWS, Query
+from chatbot_cli.graphql.raw_json import FLAG as RAW_JSON
+from chatbot_cli.graphql.raw_json import dumps as dumps_raw
 
 log = logging.getLogger("chatbot.graphql")
 
@@ -279,6 +281,8 @@ class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
         context: Any = UNSET,
         root_value: Any = UNSET,
     ) -> Response | WebSocket:
+        if isinstance(context, dict):
+            context[RAW_JSON] = True  # `encode_json` writes `RawJSON` values
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
@@ -286,6 +290,9 @@ class TodoGraphQLRouter(GraphQLRouter[Any, Any]):
                 {"errors": [{"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}]},
                 status_code=exc.status_code,
             )
+
+    def encode_json(self, data: object) -> str:
+        return dumps_raw(data)
 
     async def parse_http_body(self, request: Any) -> Any:
         try:

@@ -14,8 +14,10 @@ bytes either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any
 
 from chatbot_cli.db.todo_record import iso_of_text, records, text_page
@@ -29,6 +31,7 @@ from chatbot_cli.graphql.leaf_fields import (
     LeafRows,
     Plan,
 )
+from chatbot_cli.graphql.raw_json import RawJSON
 from chatbot_cli.graphql.types import PRIORITY_BY_LEVEL, Todo
 
 # Per `Todo` attribute: its place in `_values`, and the coercion the GraphQL type must have for
@@ -48,6 +51,23 @@ _PLACES: dict[str, tuple[int, Any]] = {
 }
 _LISTS = {"tags"}
 _PRIORITY = 6
+
+# `json.dumps`'s own writing of a string (ASCII only, as Strawberry encodes a response).
+_string: Callable[[str], str] = encode_basestring_ascii  # type: ignore[assignment]
+# How `leaf_json` writes the value at each place (any other: text, or null where the type
+# allows it; the priority: its level's name).
+_WRITE: dict[int, Callable[[Any], str]] = {
+    0: int.__repr__,
+    1: _string,
+    2: lambda done: "true" if done else "false",
+    3: _string,
+    4: _string,
+    9: lambda words: "[" + ",".join(map(_string, words)) + "]",
+}
+
+
+def _nullable(text: str | None) -> str:
+    return "null" if text is None else _string(text)
 
 
 class TodoRows(LeafRows, Sequence[Todo]):
@@ -88,10 +108,41 @@ class TodoRows(LeafRows, Sequence[Todo]):
         return self._made()[index]
 
     def leaf_rows(self, plan: Plan) -> list[dict[str, Any]] | None:
+        found = self._places(plan)
+        if found is None:
+            return None
+        places, names = found
+        page = [{name: values[place] for name, place in places} for values in self._values or ()]
+        priorities = [name for name, place in places if place == _PRIORITY]
+        for row in page if priorities else ():
+            for name in priorities:
+                row[name] = names[row[name]]
+        return page
+
+    def leaf_json(self, plan: Plan) -> RawJSON | None:
+        """`leaf_rows` written as the JSON `json.dumps` would write it (raw_json.py): column by
+        column, each value written by its place's writer, then one %-format per row."""
+        found = self._places(plan)
+        if found is None or not found[0]:  # no field (all skipped): `leaf_rows`' empty objects
+            return None
+        places, names = found
+        rows = self._values or []
+        levels = {level: _string(name) for level, name in names.items()}
+        columns = []
+        for _, place in places:
+            write = levels.__getitem__ if place == _PRIORITY else _WRITE.get(place, _nullable)
+            columns.append(list(map(write, map(itemgetter(place), rows))))
+        row = ",".join(_string(name).replace("%", "%%") + ":%s" for name, _ in places)
+        return RawJSON(
+            "[" + ",".join(map(("{" + row + "}").__mod__, zip(*columns, strict=True))) + "]"
+        )
+
+    def _places(self, plan: Plan) -> tuple[list[tuple[str, int]], dict[int, Any]] | None:
+        """Per selected field its response name and place in `_values`, and the priority's
+        completed value per level; None when the page cannot be completed from its rows."""
         if self._values is None:
             return None
         places: list[tuple[str, int]] = []
-        priorities: list[str] = []  # its response names: it may be selected under two aliases
         names: dict[int, Any] = {}
         for response_name, _, attr, call, coerce, many, _ in plan:
             known = _PLACES.get(attr) if call is None and attr is not None else None
@@ -100,18 +151,13 @@ class TodoRows(LeafRows, Sequence[Todo]):
             place, expected = known
             if place == _PRIORITY:
                 expected = coerce
-                priorities.append(response_name)
                 names = {level: coerce(m) for level, m in enumerate(PRIORITY_BY_LEVEL)}
                 if None in names.values():
                     return None
             if coerce is not expected or many is not (attr in _LISTS):
                 return None
             places.append((response_name, place))
-        page = [{name: values[place] for name, place in places} for values in self._values]
-        for row in page if priorities else ():
-            for name in priorities:
-                row[name] = names[row[name]]
-        return page
+        return places, names
 
 
 def _values(row: Any) -> list[Any] | None:

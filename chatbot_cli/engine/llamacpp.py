@@ -147,10 +147,12 @@ class LlamaCppEngine(GatedEngine):
         params.flash_attn_type = xlc.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED
         # llama.cpp always opens its own HTTP listener. Keep it off the network: a unix socket in
         # a private directory, protected by a key nobody knows, with the slots endpoint off.
+        # The directory is this thread's until it is published with the server below: a close()
+        # meanwhile must not remove it while llama.cpp binds its socket there, and leave it.
         base = _short_tmp()
         sweep_stale(base)
-        self._sock_dir = Path(tempfile.mkdtemp(prefix=f"{SOCK_PREFIX}{os.getpid()}-", dir=base))
-        params.hostnames = [str(self._sock_dir / "engine.sock")]
+        sock_dir = Path(tempfile.mkdtemp(prefix=f"{SOCK_PREFIX}{os.getpid()}-", dir=base))
+        params.hostnames = [str(sock_dir / "engine.sock")]
         params.api_keys = [token_urlsafe(32)]
         params.endpoint_slots = False
         # The metrics task is how _load knows llama.cpp's task loop runs (below); the endpoint
@@ -162,12 +164,12 @@ class LlamaCppEngine(GatedEngine):
                 server = xlc.Server(params)
             except RuntimeError:
                 # The failed attempt leaves its socket file behind, which would fail the next.
-                (self._sock_dir / "engine.sock").unlink(missing_ok=True)
+                (sock_dir / "engine.sock").unlink(missing_ok=True)
                 params.cache_type_k = xlc.ggml_type.GGML_TYPE_F16
                 server = xlc.Server(params)
         except Exception as exc:
-            self._remove_sock_dir()
-            if self._closed:  # close() took the socket dir away from under the loading server
+            shutil.rmtree(sock_dir, ignore_errors=True)
+            if self._closed:
                 raise EngineFailure(CLOSED_WHILE_LOADING) from exc
             more = "" if debug else " (--log-level debug shows llama.cpp's own messages)"
             raise ConfigError(f"Could not load model {self._model.path}: {exc}{more}") from exc
@@ -180,9 +182,10 @@ class LlamaCppEngine(GatedEngine):
         with self._jobs_lock:
             if not self._closed:
                 self._server, server = server, None
+                self._sock_dir = sock_dir
         if server is not None:  # closed while loading: this one goes now
             del server
-            self._remove_sock_dir()
+            shutil.rmtree(sock_dir, ignore_errors=True)
             raise EngineFailure(CLOSED_WHILE_LOADING)
 
     def _shutdown(self) -> None:

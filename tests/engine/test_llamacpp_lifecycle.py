@@ -75,6 +75,42 @@ def test_close_during_start_drops_the_server_once_it_can(
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_close_while_the_server_binds_leaves_the_loading_thread_its_socket_dir(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() arriving while llama.cpp binds its socket must not remove the directory under it:
+    its removal could then find the new socket, fail to remove the directory, and leave it. The
+    loading thread owns the directory until it publishes it with the server, and removes it."""
+    from chatbot_cli.engine import llamacpp
+
+    base = tempfile.mkdtemp(prefix="eng-", dir="/tmp")
+    monkeypatch.setattr(llamacpp, "_short_tmp", lambda: base)
+    real = llamacpp.import_xllamacpp()
+    engine = backend(load_settings(model=str(tiny_model), warmup=False))
+    dir_kept: list[bool] = []
+
+    class Binding:
+        """The module, except that close() arrives as each server is being made."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def Server(self, params: object) -> object:  # noqa: N802 - the module's own name
+            engine._shutdown()
+            dir_kept.append(Path(params.hostnames[0]).parent.is_dir())  # type: ignore[attr-defined]
+            return real.Server(params)
+
+    monkeypatch.setattr(llamacpp, "import_xllamacpp", Binding)
+    try:
+        with pytest.raises(EngineFailure, match="closed while its model loaded"):
+            asyncio.run(engine.start())
+        assert dir_kept and all(dir_kept)
+        assert engine._server is None and engine._sock_dir is None
+        assert os.listdir(base) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def test_an_engine_closed_right_after_start_stops(tiny_model: Path) -> None:
     """llama.cpp's task loop starts just after `Server()` returns, and a server dropped before
     then never stopped: close() waited forever holding the GIL, so the whole process froze out

@@ -1,8 +1,8 @@
 """The reference: llama.cpp's own HTTP server (via xllamacpp) on a loopback TCP port.
 
 Run as a child process (`python -m bench.llama_server ...`) so that it competes for the CPU
-exactly like `chatbot serve` does. It prints `ready <url>` once llama.cpp's task loop runs and
-exits on SIGTERM.
+exactly like `chatbot serve` does, configured like ours (slots, context, threads and libgomp's
+spin count). It prints `ready <url>` once llama.cpp's task loop runs and exits on SIGTERM.
 
 `Server()` returns just before its thread enters llama.cpp's task loop; dropping the server before
 the loop is in loses the stop and joins that thread forever while holding the GIL (the start race
@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench.common import Context, Process, isolated_env, wait_http
+from chatbot_cli.engine import openmp
 
 
 def main() -> None:
@@ -67,9 +68,13 @@ def start(ctx: Context) -> Process:
     cmd += ["--port", str(port), "--parallel", str(ctx.parallel)]
     cmd += ["--n-ctx", str(ctx.n_ctx_total), "--threads", str(ctx.threads)]
     ctx.log(f"starting llama.cpp server (n_parallel {ctx.parallel}, n_ctx {ctx.n_ctx_total})")
+    # Configured like ours down to libgomp's spin count (engine/openmp.py): what the spin alone
+    # is worth is figure 1's spin rows, so figure 2 compares the serving stacks.
+    env = isolated_env(ctx.work / "llama-home")
+    env.setdefault(openmp.VAR, openmp.SPIN_COUNT)
     proc = subprocess.Popen(
         cmd,
-        env=isolated_env(ctx.work / "llama-home"),
+        env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parent.parent,

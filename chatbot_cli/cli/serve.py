@@ -102,20 +102,6 @@ def _Server(config: object) -> Any:  # noqa: N802 - reads like the class it buil
     return server
 
 
-def _freeze_imports() -> None:
-    """Every object alive once the app is built (modules, classes, the schema: nearly all of the
-    heap, and never garbage) is moved out of the garbage collector's generations, so a full
-    collection under load walks only what requests made; and collections are made rarer."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    # Requests in flight keep their objects alive across turns of the loop: at the default first
-    # threshold most of what a young collection walks survives it and is walked again in the
-    # older generations; a larger first generation lets a request's garbage die uncollected.
-    gc.set_threshold(10_000, 10, 10)
-
-
 def _migrate(s: "Settings") -> None:
     """Open the database and apply pending migrations before uvicorn starts, so a bad URL or an
     unreachable database is one clear line, not a lifespan traceback."""
@@ -272,7 +258,6 @@ def serve(
         from chatbot_cli.server.app import create_app
 
         server = _Server(uvicorn.Config(create_app(s), **common))  # type: ignore[arg-type]
-        _freeze_imports()
         server.run()
         if signal.SIGINT in server.signals_seen:
             raise typer.Exit(130)

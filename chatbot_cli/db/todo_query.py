@@ -65,10 +65,17 @@ class TodoFilter:
 
 @dataclass(frozen=True, slots=True)
 class TodoPage:
-    records: list[TodoRecord]
+    """`rows`: the page as the database gave it, for `records` to convert (on SQLite, times are
+    the stored text), so a caller that needs only some columns converts no more."""
+
+    rows: list[Any]
     total_count: int
     has_next_page: bool
     end_cursor: str | None
+
+    @property
+    def records(self) -> list[TodoRecord]:
+        return records(self.rows)
 
 
 def check_search(search: str) -> None:
@@ -224,7 +231,9 @@ async def list_todo_rows(
         stmt = base if base is not None else _filtered(owner, where, now, db.is_sqlite)
         if sort is Sort.URGENCY and limit is not None:
             few = _few_enough(conn, owner, where)
-            return most_urgent(conn, stmt, now, offset, limit, db.is_sqlite, few)
+            return most_urgent(
+                conn, _as_text(stmt, db.is_sqlite), now, offset, limit, db.is_sqlite, few
+            )
         stmt = _ordered(stmt, sort, db.is_sqlite).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
@@ -336,13 +345,15 @@ async def page_todos(
     def read(conn: Connection) -> tuple[list[Any], int]:
         if sort is Sort.URGENCY:
             few = _few_enough(conn, owner, where)
-            rows = most_urgent(conn, stmt, now, skip, first + 1, db.is_sqlite, few)
+            text = _as_text(stmt, db.is_sqlite)
+            rows = most_urgent(conn, text, now, skip, first + 1, db.is_sqlite, few)
         else:
             page = _ordered(stmt, sort, db.is_sqlite).offset(skip).limit(first + 1)
             rows = list(conn.execute(_as_text(page, db.is_sqlite)).all())
         return rows, int(conn.execute(counted).scalar_one()) if count else -1
 
     rows, total = await db.read(read)
-    found = records(rows[:first])
-    end = _cursor_of(sort, found[-1], skip + len(found)) if found else None
-    return TodoPage(found, total, len(rows) > first, end)
+    shown = rows[:first]
+    # Only the last todo is needed as a record: its sort key is the cursor.
+    end = _cursor_of(sort, records(shown[-1:])[0], skip + len(shown)) if shown else None
+    return TodoPage(shown, total, len(rows) > first, end)

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from chatbot_cli.db.models import UTCDateTime, todos, utcnow
-from chatbot_cli.db.todo_record import TodoRecord, record
+from chatbot_cli.db.todo_record import TodoRecord, records
 
 # Taskwarrior's default urgency coefficients for the attributes we have (docs/design.md).
 URGENCY_DUE = 12.0
@@ -200,10 +200,12 @@ def most_urgent(
     many) or only the candidates `narrow` leaves."""
     need = skip + count
     some = list(conn.execute(stmt.limit(need + 1)).all())
+    # `records`, not `record`: a page's rows may hold SQLite's times as stored text.
+    scored = [(urgency(r, now), r.id) for r in records(some)]
     if len(some) <= need:
-        some.sort(key=lambda r: (-urgency(record(r), now), -r.id))
-        return some[skip:need]
-    known = {r.id: urgency(record(r), now) for r in some}
+        ranked = sorted(zip(scored, some, strict=True), key=lambda p: (-p[0][0], -p[0][1]))
+        return [row for _, row in ranked][skip:need]
+    known = {todo_id: score for score, todo_id in scored}
     narrowed = stmt if few_enough else narrow(conn, stmt, now, need, known)
     ordered = narrowed.order_by(urgency_sql(sqlite).desc(), todos.c.id.desc())
     return list(conn.execute(ordered.offset(skip).limit(count), urgency_params(now)).all())

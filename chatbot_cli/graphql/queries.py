@@ -167,7 +167,7 @@ class Query:
         return TodoConnection(
             total_count=page.total_count,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-            nodes=[Todo.from_record(r) for r in page.records],
+            nodes=TodoRows(page.rows),
         )
 
     @strawberry.field(description="One of your todos by id; NOT_FOUND if you have none with it.")

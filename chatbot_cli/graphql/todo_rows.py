@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
+from math import isfinite
 from typing import Any
 
 from chatbot_cli.db.todo_record import iso_of_text, records, text_page
+from chatbot_cli.graphql import types as todo_types
 from chatbot_cli.graphql.leaf_fields import (
     BOOLEAN,
+    FLOAT,
     INT,
     ISOFORMAT,
     MAX_INT,
@@ -50,6 +53,10 @@ _PLACES: dict[str, tuple[int, Any]] = {
 }
 _LISTS = {"tags"}
 _PRIORITY = 6
+# `urgency` is computed, not stored: its column is made only when a page selects it. `way` gives
+# the field's resolver as its call; this is that function.
+_URGENCY = 11
+_URGENCY_CALL = Todo.__strawberry_definition__.get_field("urgency").base_resolver.wrapped_func  # type: ignore[attr-defined,union-attr]
 
 # `json.dumps`'s own writing of a string (ASCII only, as Strawberry encodes a response).
 _string: Callable[[str], str] = encode_basestring_ascii  # type: ignore[assignment]
@@ -62,6 +69,7 @@ _WRITE: dict[int, Callable[[Any], str]] = {
     3: _string,
     4: _string,
     9: lambda words: "[" + ",".join(map(_string, words)) + "]",
+    _URGENCY: float.__repr__,
 }
 
 
@@ -80,6 +88,7 @@ class TodoRows(LeafRows, Sequence[Todo]):
         self._rows = rows
         self._todos: list[Todo] | None = None
         self._values = _columns(rows) if text_page(rows) else None
+        self._scores: Any = _UNSCORED
         if self._values is None:
             self._made()
 
@@ -107,7 +116,7 @@ class TodoRows(LeafRows, Sequence[Todo]):
         if not keys:  # no field (all skipped): an empty object per todo
             return [{} for _ in self._rows]
         picked = [
-            list(map(names.__getitem__, columns[p])) if p == _PRIORITY else columns[p]
+            list(map(names.__getitem__, columns[p])) if p == _PRIORITY else self._column(p)
             for _, p in places
         ]
         return [dict(zip(keys, row, strict=True)) for row in zip(*picked, strict=True)]
@@ -119,16 +128,27 @@ class TodoRows(LeafRows, Sequence[Todo]):
         if found is None or not found[0]:  # no field (all skipped): `leaf_rows`' empty objects
             return None
         places, names = found
-        values = self._values or []
         levels = {level: _string(name) for level, name in names.items()}
         columns = []
         for _, place in places:
             write = levels.__getitem__ if place == _PRIORITY else _WRITE.get(place, _nullable)
-            columns.append(list(map(write, values[place])))
+            columns.append(list(map(write, self._column(place))))
         row = ",".join(_string(name).replace("%", "%%") + ":%s" for name, _ in places)
         return RawJSON(
             "[" + ",".join(map(("{" + row + "}").__mod__, zip(*columns, strict=True))) + "]"
         )
+
+    def _column(self, place: int) -> list[Any]:
+        if place == _URGENCY:
+            return self._urgency() or []
+        return (self._values or [])[place]
+
+    def _urgency(self) -> list[float] | None:
+        """The page's urgency column (`_scores`), made once, and only for a page that selects
+        it."""
+        if self._scores is _UNSCORED:
+            self._scores = _scores(self._rows) if self._values is not None else None
+        return self._scores  # type: ignore[return-value]
 
     def _places(self, plan: Plan) -> tuple[list[tuple[str, int]], dict[int, Any]] | None:
         """Per selected field its response name and place in `_values`, and the priority's
@@ -138,6 +158,11 @@ class TodoRows(LeafRows, Sequence[Todo]):
         places: list[tuple[str, int]] = []
         names: dict[int, Any] = {}
         for response_name, _, attr, call, coerce, many, _ in plan:
+            if call is _URGENCY_CALL and coerce is FLOAT and not many:
+                if self._urgency() is None:
+                    return None
+                places.append((response_name, _URGENCY))
+                continue
             known = _PLACES.get(attr) if call is None and attr is not None else None
             if known is None or coerce is None:
                 return None
@@ -180,7 +205,25 @@ def _columns(rows: list[Any]) -> list[list[Any]] | None:
     ]  # fmt: skip
 
 
+def _scores(rows: list[Any]) -> list[float] | None:
+    """Each todo's urgency by the function `Todo.urgency` calls (looked up as it does, when
+    called), from the records the usual way would make; None if one raises or is not a finite
+    float: the usual way then calls the resolver itself, and reports the error at its path."""
+    urgency_of = todo_types.urgency_of
+    try:
+        column = [urgency_of(r) for r in records(rows)]
+    except Exception:
+        return None
+    return column if all(map(_finite_float, column)) else None
+
+
+def _finite_float(value: Any) -> bool:
+    return type(value) is float and isfinite(value)
+
+
 _TEXT_OR_NULL = {str, type(None)}
+# `TodoRows._scores` before the urgency column is asked for.
+_UNSCORED: Any = object()
 # A value that sends the page the usual way (compared by identity: `in` finds only itself).
 _LOOSE: Any = object()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,8 @@ class PageInfo:
 class TodoConnection:
     total_count: int = strawberry.field(description="How many todos match, on every page.")
     page_info: PageInfo
-    nodes: list[Todo]
+    # A sequence: the page's rows (`todo_rows.TodoRows`), made `Todo` objects only if needed.
+    nodes: Sequence[Todo]
 
 
 @strawberry.type(description="What `undo` reverted.")

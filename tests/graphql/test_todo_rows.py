@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, text
 
+from chatbot_cli.cli.todo_queries import Q_PAGE
+from chatbot_cli.db import urgency
+from chatbot_cli.db.models import utcnow
 from chatbot_cli.graphql.types import Todo
 from tests.graphql.conftest import GQL
 from tests.graphql.test_execution import CREATE, _graphql_core_execution
@@ -58,10 +61,11 @@ def test_stored_columns_are_completed_from_the_rows(gql_sqlite: GQL, made: list[
     full = gql_sqlite.ok(f"{{ todos {{ {COLUMNS} }} }}")["todos"][0]
     assert full["tags"] == ["a", "b"] and full["priority"] == "HIGH"
     assert full["due"] == "2030-01-02T16:00:00+00:00"
-    # A computed field, `__typename` or the usual way makes the todos.
-    for selection in ("id urgency", "__typename id"):
-        gql_sqlite.ok(f"{{ todos {{ {selection} }} }}")
-    assert sorted(made) == [1, 1, 2, 2]
+    # `urgency` is a column of its own (from the records, no `Todo`); `__typename` makes them.
+    gql_sqlite.ok("{ todos { id urgency } }")
+    assert made == []
+    gql_sqlite.ok("{ todos { __typename id } }")
+    assert sorted(made) == [1, 2]
     body = _same_as_the_usual_way(gql_sqlite, f"{{ todos {{ {COLUMNS} }} }}")
     assert "errors" not in body
 
@@ -104,3 +108,32 @@ def test_postgresql_rows_take_the_usual_way(gql: GQL, made: list[int]) -> None:
     assert len(gql.ok(f"{{ todos {{ {COLUMNS} }} }}")["todos"]) == 2
     assert bool(made) is (not gql.database.is_sqlite)
     _same_as_the_usual_way(gql, f"{{ todos {{ {COLUMNS} }} }}")
+
+
+def test_todo_lists_page_is_completed_from_the_rows_urgency_included(
+    gql_sqlite: GQL, made: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chatbot todo list`'s own document (todosConnection, every field, urgency order): its
+    nodes are the page's rows, urgency a column scored from their records, no `Todo` made, and
+    the bytes those of graphql-core's own way at the same instant."""
+    _seed(gql_sqlite)
+    now = utcnow()
+    monkeypatch.setattr(urgency, "utcnow", lambda: now)
+    for sort in ("URGENCY", "CREATED", "DUE"):
+        variables = {"sort": sort, "first": 1000}
+        made.clear()
+        ours = gql_sqlite.post(Q_PAGE, variables)
+        assert made == [], sort
+        with _graphql_core_execution():
+            theirs = gql_sqlite.post(Q_PAGE, variables)
+        assert ours.content == theirs.content, sort
+        nodes = ours.json()["data"]["todosConnection"]["nodes"]
+        assert [n["urgency"] for n in nodes if n["completed"]] == [0.0]
+        assert all(type(n["urgency"]) is float for n in nodes)
+    # A page of one and its cursor: the next page holds the other todo.
+    first = gql_sqlite.ok(Q_PAGE, {"sort": "CREATED", "first": 1})["todosConnection"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    after = {"sort": "CREATED", "first": 1, "after": first["pageInfo"]["endCursor"]}
+    second = gql_sqlite.ok(Q_PAGE, after)["todosConnection"]
+    assert [first["nodes"][0]["id"], second["nodes"][0]["id"]] == [2, 1]
+    assert second["pageInfo"]["hasNextPage"] is False

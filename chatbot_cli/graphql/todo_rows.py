@@ -6,7 +6,8 @@ Why: for a page that selects stored columns only (the usual list), building a `T
 rows. When the short way can complete every selected field (`leaf_fields.Plan.whole`, no
 resolver among them), `LeafFieldsExecutionContext` asks the list for its rows (`leaf_rows`), and
 on SQLite each is completed straight from the stored row: a time stays the text SQLite holds,
-turned into `isoformat`'s shape (`todo_record.iso_of_text`). A value the short way would not pass
+turned into `isoformat`'s shape (`todo_record.iso_of_text`). Urgency, the one computed field, is a
+column scored once per page by the resolver's own function. A value the short way would not pass
 through as it is (an id out of Int's range, a title that is not text, an unknown priority...) or
 a field this module does not know sends the list the usual way, so the response is the same
 bytes either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
@@ -78,7 +79,8 @@ def _nullable(text: str | None) -> str:
 
 
 class TodoRows(LeafRows, Sequence[Todo]):
-    """The rows of a todo page (`db.todos.list_todo_rows`), a sequence of `Todo`.
+    """The rows of a todo page (`db.todos.list_todo_rows`, `todosConnection`'s page), a sequence
+    of `Todo`.
 
     Every row is checked and converted here, in the resolver, as `records` and
     `Todo.from_record` would do it: a row they would fail on makes the todos at once, so the

@@ -4,7 +4,7 @@ graphql-core needs them.
 Why: for a page that selects stored columns only (the usual list), building a `TodoRecord` and a
 `Todo` for every row and formatting each time with `datetime.isoformat` cost more than reading the
 rows. When the short way can complete every selected field (`leaf_fields.Plan.whole`, no
-resolver among them), `LeafFieldsExecutionContext` asks the list for its rows (`leaf_rows`), and
+resolver among them but urgency's), `LeafFieldsExecutionContext` asks the list for its rows (`leaf_rows`), and
 on SQLite each is completed straight from the stored row: a time stays the text SQLite holds,
 turned into `isoformat`'s shape (`todo_record.iso_of_text`). Urgency, the one computed field, is a
 column scored once per page by the resolver's own function. A value the short way would not pass

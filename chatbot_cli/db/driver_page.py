@@ -7,7 +7,7 @@ sort order) have few shapes: each is built once by the same functions as the gen
 (`db.todo_query`), with named binds where the request's values go, compiled by SQLAlchemy, and
 then run on the driver's cursor with the values bound through each bind's own processor, as
 SQLAlchemy would. The rows come back as plain tuples in `TEXT_COLUMNS` order (`TextRows`),
-which `todo_record.records` and `text_page` read as they read SQLAlchemy's rows.
+which `todo_record.records` and `in_order` read as they read SQLAlchemy's rows.
 
 Anything else (another filter, the urgency order, another dialect or driver) takes the general
 way. Like `driver_insert`, this relies on how SQLAlchemy compiles and binds: pinned below its next

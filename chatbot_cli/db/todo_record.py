@@ -92,7 +92,9 @@ class TextRows(list[Any]):
     them (`driver_page`): they have no names to check the order by."""
 
 
-def _in_order(rows: list[Any]) -> bool:
+def in_order(rows: list[Any]) -> bool:
+    """Whether the (non-empty) `rows` start with COLUMNS or TEXT_COLUMNS in order, so they can be
+    read by position."""
     return isinstance(rows, TextRows) or rows[0]._fields[: len(_NAMES)] == _NAMES
 
 
@@ -100,7 +102,7 @@ def records(rows: list[Any]) -> list[TodoRecord]:
     """`record` of every row, reading rows whose first columns are COLUMNS (or TEXT_COLUMNS) by
     position: a page of a thousand todos would otherwise look every column up by name (the
     figure is in the commit that added this)."""
-    if not rows or not _in_order(rows):
+    if not rows or not in_order(rows):
         return [record(r) for r in rows]
     new = TodoRecord
     if type(rows[0][3]) is str:
@@ -142,11 +144,6 @@ def iso_of_text(text: str) -> str:
                 return text[:10] + "T" + text[11:19] + "+00:00"
             return text[:10] + "T" + text[11:] + "+00:00"
     return utc_of_text(text).isoformat()
-
-
-def text_page(rows: list[Any]) -> bool:
-    """Whether `rows` start with COLUMNS read as TEXT_COLUMNS (SQLite's times as text)."""
-    return bool(rows) and _in_order(rows) and type(rows[0][3]) is str
 
 
 _parse = datetime.fromisoformat

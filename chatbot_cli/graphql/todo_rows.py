@@ -4,24 +4,26 @@ graphql-core needs them.
 Why: for a page that selects stored columns only (the usual list), building a `TodoRecord` and a
 `Todo` for every row and formatting each time with `datetime.isoformat` cost more than reading the
 rows. When the short way can complete every selected field (`leaf_fields.Plan.whole`, no
-resolver among them but urgency's), `LeafFieldsExecutionContext` asks the list for its rows (`leaf_rows`), and
-on SQLite each is completed straight from the stored row: a time stays the text SQLite holds,
-turned into `isoformat`'s shape (`todo_record.iso_of_text`). Urgency, the one computed field, is a
-column scored once per page by the resolver's own function. A value the short way would not pass
-through as it is (an id out of Int's range, a title that is not text, an unknown priority...) or
-a field this module does not know sends the list the usual way, so the response is the same
-bytes either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
+resolver among them but urgency's), `LeafFieldsExecutionContext` asks the list for its rows
+(`leaf_rows`), and each is completed straight from the stored row: on SQLite a time stays the
+text SQLite holds, turned into `isoformat`'s shape (`todo_record.iso_of_text`); PostgreSQL's
+datetimes are formatted a column at a time. Urgency, the one computed field, is a column scored
+once per page by the resolver's own function. A value the short way would not pass through as
+it is (an id out of Int's range, a title that is not text, an unknown priority...) or a field
+this module does not know sends the list the usual way, so the response is the same bytes
+either way (tests/graphql/test_todo_rows.py, test_execution_generated.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from math import isfinite
 from typing import Any
 
-from chatbot_cli.db.todo_record import iso_of_text, records, text_page
+from chatbot_cli.db.todo_record import in_order, iso_of_text, records
 from chatbot_cli.graphql import types as todo_types
 from chatbot_cli.graphql.leaf_fields import (
     BOOLEAN,
@@ -89,7 +91,7 @@ class TodoRows(LeafRows, Sequence[Todo]):
     def __init__(self, rows: list[Any]) -> None:
         self._rows = rows
         self._todos: list[Todo] | None = None
-        self._values = _columns(rows) if text_page(rows) else None
+        self._values = _columns(rows) if rows and in_order(rows) else None
         self._scores: Any = _UNSCORED
         if self._values is None:
             self._made()
@@ -197,8 +199,8 @@ def _columns(rows: list[Any]) -> list[list[Any]] | None:
     # Text, or null where the type allows it.
     if not set(map(type, project + notes + uid)) <= _TEXT_OR_NULL:
         return None
-    made, later = list(map(_iso, created)), list(map(_iso, updated))
-    when, words = list(map(_iso_or_null, due)), list(map(_words, tags))
+    made, later, when = _times(created), _times(updated), _times(due, nullable=True)
+    words = list(map(_words, tags))
     if None in made or None in later or _LOOSE in when or _LOOSE in words:
         return None
     return [
@@ -228,6 +230,20 @@ _TEXT_OR_NULL = {str, type(None)}
 _UNSCORED: Any = object()
 # A value that sends the page the usual way (compared by identity: `in` finds only itself).
 _LOOSE: Any = object()
+
+
+def _times(column: tuple[Any, ...], *, nullable: bool = False) -> list[Any]:
+    """The ISO forms of a column of times, as `Todo`'s DateTime completes them (`isoformat`):
+    SQLite's stored text (rewritten, `_iso`) or PostgreSQL's datetimes; a value that is neither
+    (or a null where none is allowed) is None (_LOOSE for a nullable column)."""
+    kinds = set(map(type, column))
+    if nullable:
+        kinds.discard(type(None))
+    if kinds == {datetime}:
+        return [None if t is None else t.isoformat() for t in column]
+    if nullable:
+        return list(map(_iso_or_null, column))
+    return list(map(_iso, column))
 
 
 def _iso_or_null(text: Any) -> Any:

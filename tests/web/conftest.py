@@ -138,6 +138,25 @@ def session_for(browser: Browser) -> Iterator[Callable[..., Session]]:
         session.watched.check()
 
 
+SERVER_FIXTURES = ("model_server", "scripted_server")
+LOG_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed page test reports the end of its server's log (its access lines give each
+    request's status and time): a page that waited in vain shows whether the server answered."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    for name in SERVER_FIXTURES:
+        server = getattr(item, "funcargs", {}).get(name)
+        if isinstance(server, LiveServer):
+            tail = "\n".join(server.log().splitlines()[-LOG_LINES:])
+            report.sections.append((f"{name} log, last {LOG_LINES} lines", tail))
+
+
 def _server(home: Path, model: Path | None, *args: str) -> LiveServer:
     home.mkdir(parents=True, exist_ok=True)
     return LiveServer(home=home, model=model, extra_args=list(args)).start()
